@@ -1,0 +1,3 @@
+"""distilfuse: infrared-visible image fusion by knowledge distillation."""
+
+__version__ = "0.1.0"

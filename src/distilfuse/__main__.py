@@ -1,0 +1,3 @@
+from distilfuse.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The `distilfuse` command: one module per sub-command, each with `register(subparsers)`."""

@@ -1,0 +1,117 @@
+"""`distilfuse fuse`: fuse an infrared/visible pair, or two folders paired by file stem."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from distilfuse.cli.common import add_model_options, load_model
+from distilfuse.cli.main import UserError
+
+EPILOG = """examples:
+  distilfuse fuse --ir ir.png --vis vis.jpg --out fused.png
+  distilfuse fuse --ir data/ir --vis data/vi --out results/ --stretch
+  distilfuse fuse --data ../shared/data/TNO --out results/tno --model mmdr-mini
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "fuse",
+        help="fuse infrared and visible images (files or folders)",
+        description="Fuse infrared and visible images. Folders are paired by file stem (formats may differ). "
+        "A colour visible image is fused on its luma and keeps its colours; gray inputs give a gray result.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--ir", type=Path, help="infrared image file or folder")
+    p.add_argument("--vis", type=Path, help="visible image file or folder")
+    p.add_argument("--data", type=Path, help="dataset root holding the two folders (ir/vi, IR/VIS, infrared/visible, ...)")
+    p.add_argument("--out", type=Path, required=True, help="output file (for one pair) or folder")
+    add_model_options(p)
+    p.add_argument("--stretch", action="store_true",
+                   help="per-image min-max stretch of the output (what most published test scripts do); "
+                   "default: clip to [0,1]")
+    p.add_argument("--tile", type=int, default=None, metavar="N",
+                   help="process N x N tiles with overlap to bound memory on large images")
+    p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="output bit depth (default 8; 16 is gray only)")
+    p.add_argument("--ir-scaling", choices=("dtype", "minmax"), default="dtype",
+                   help="how integer infrared values map to [0,1]: by the dtype range (default) or per-image min-max")
+    p.set_defaults(func=run)
+
+
+def _jobs(args: argparse.Namespace) -> tuple[list[tuple[str, Path, Path, Path]], list[str], bool]:
+    """(stem, ir, vis, out) jobs, problems found while pairing, and whether this is folder mode."""
+    from distilfuse.io import IMAGE_SUFFIXES, find_modality_dirs, pair_by_stem
+
+    if args.data is not None:
+        if args.ir or args.vis:
+            raise UserError("give either --data or --ir/--vis, not both")
+        try:
+            args.ir, args.vis = find_modality_dirs(args.data)
+        except FileNotFoundError as exc:
+            raise UserError(str(exc)) from None
+    if args.ir is None or args.vis is None:
+        raise UserError("give --ir and --vis (files or folders), or --data ROOT")
+    for path in (args.ir, args.vis):
+        if not path.exists():
+            raise UserError(f"{path}: no such file or folder")
+    if args.ir.is_dir() != args.vis.is_dir():
+        raise UserError(f"--ir {args.ir} and --vis {args.vis} must both be files or both be folders")
+    if args.ir.is_file():
+        out = args.out if args.out.suffix.lower() in IMAGE_SUFFIXES else args.out / f"{args.ir.stem}.png"
+        return [(args.ir.stem, args.ir, args.vis, out)], [], False
+    if args.out.suffix.lower() in IMAGE_SUFFIXES:
+        raise UserError(f"--out {args.out}: folder inputs need an output folder, not a file name")
+    pairs, problems = pair_by_stem(args.ir, args.vis)
+    return [(s, a, b, args.out / f"{s}.png") for s, a, b in pairs], problems, True
+
+
+def fuse_one(model, ir_path: Path, vis_path: Path, out_path: Path, args: argparse.Namespace) -> None:
+    """Fuse one pair; every failure is an ImageReadError/ImageWriteError naming the file."""
+    from distilfuse.inference import fuse_images
+    from distilfuse.io import ImageReadError, from_unit, read_image, write_image
+
+    ir, vis = read_image(ir_path), read_image(vis_path)
+    if ir.shape[:2] != vis.shape[:2]:
+        raise ImageReadError(
+            f"{ir_path} ({ir.shape[1]}x{ir.shape[0]}) and {vis_path} ({vis.shape[1]}x{vis.shape[0]}): sizes differ"
+        )
+    result = fuse_images(
+        model, ir, vis, device=args.device, tile=args.tile,
+        output_range="stretch" if args.stretch else "clip", ir_scaling=args.ir_scaling,
+    )
+    image = result.image
+    if args.bits == 16 and image.ndim == 3:
+        raise ImageReadError(f"{vis_path}: 16-bit output is gray only; this visible image is in colour")
+    write_image(out_path, from_unit(image, args.bits), protect=(ir_path, vis_path))
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from distilfuse.io import ImageReadError, ImageWriteError
+
+    if args.tile is not None and args.tile < 8:
+        raise UserError(f"--tile {args.tile}: use 8 or more")
+    jobs, problems, folder_mode = _jobs(args)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not jobs:
+        raise UserError("nothing to fuse" + ("" if problems else f": no pairs in {args.ir} and {args.vis}"))
+    model = load_model(args)
+    failed, start = 0, time.perf_counter()
+    for _stem, ir_path, vis_path, out_path in tqdm(jobs, desc="fusing", unit="pair", disable=not folder_mode):
+        try:
+            fuse_one(model, ir_path, vis_path, out_path, args)
+        except (ImageReadError, ImageWriteError, ValueError) as exc:
+            failed += 1
+            tqdm.write(f"error: {exc}", file=sys.stderr)
+    seconds = time.perf_counter() - start
+    fused = len(jobs) - failed
+    failed += len(problems)
+    where = args.out if folder_mode else jobs[0][3]
+    print(f"fused {fused}, failed {failed} -> {where} ({seconds:.2f} s, model {args.model})")
+    return 1 if failed else 0

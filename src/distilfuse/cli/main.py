@@ -1,0 +1,51 @@
+"""Entry point of the `distilfuse` command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Sub-command modules, each exposing register(subparsers); imported at start, their heavy imports are lazy.
+COMMANDS = ("fuse", "demo", "models", "eval", "bench", "export", "train")
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from distilfuse import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="distilfuse",
+        description="Infrared-visible image fusion by knowledge distillation.",
+        epilog="Run 'distilfuse COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"distilfuse {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"distilfuse.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"distilfuse.cli.{name}":
+                raise
+            continue  # a sub-command whose module is not part of this build
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"distilfuse {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"distilfuse {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

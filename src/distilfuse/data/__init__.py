@@ -1,0 +1,1 @@
+"""Data: synthetic scenes made in code, and training patch datasets."""

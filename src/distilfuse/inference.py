@@ -1,0 +1,94 @@
+"""Running a fusion model on whole images: device, tiling with overlap, colour and output range."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from distilfuse.io import is_gray, luma, rgb_to_ycbcr, to_unit, ycbcr_to_rgb
+
+Range = Literal["clip", "stretch"]
+
+
+def fuse_tensors(model: nn.Module, ir: Tensor, vis: Tensor, tile: int | None = None, overlap: int = 32) -> Tensor:
+    """Fuse (B,1,H,W) tensors in [0,1]; with `tile`, process tiles of that size plus `overlap`
+    pixels of context on each side, so memory is bounded and seams vanish once `overlap` covers
+    the model's receptive field. Returns the raw (unclamped) output.
+    """
+    with torch.inference_mode():
+        h, w = ir.shape[-2:]
+        if tile is None or (h <= tile and w <= tile):
+            return model(ir, vis, raw=True)
+        if tile < 8:
+            raise ValueError(f"tile size {tile} is too small (use 8 or more)")
+        scale = getattr(model, "scale", 1)
+        # Window starts aligned to the model's stride so strided layers see the same sampling grid.
+        align = getattr(model, "size_multiple", 1)
+        out = ir.new_empty(ir.shape[0], 1, h * scale, w * scale)
+        for y0 in range(0, h, tile):
+            for x0 in range(0, w, tile):
+                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+                wy0, wx0 = max(0, y0 - overlap) // align * align, max(0, x0 - overlap) // align * align
+                wy1, wx1 = min(h, y1 + overlap), min(w, x1 + overlap)
+                part = model(ir[..., wy0:wy1, wx0:wx1], vis[..., wy0:wy1, wx0:wx1], raw=True)
+                out[..., y0 * scale : y1 * scale, x0 * scale : x1 * scale] = part[
+                    ..., (y0 - wy0) * scale : (y1 - wy0) * scale, (x0 - wx0) * scale : (x1 - wx0) * scale
+                ]
+        return out
+
+
+@dataclass
+class FusionResult:
+    image: np.ndarray  # float32 in [0,1]: (H,W) gray or (H,W,3) RGB
+    raw: np.ndarray  # the model's raw output for the luma, (H,W)
+
+
+def _gray(arr: np.ndarray, scaling: str) -> np.ndarray:
+    unit = to_unit(arr, scaling)  # type: ignore[arg-type]
+    return unit if unit.ndim == 2 else luma(unit)
+
+
+def fuse_images(
+    model: nn.Module,
+    ir: np.ndarray,
+    vis: np.ndarray,
+    *,
+    device: str | torch.device = "cpu",
+    tile: int | None = None,
+    output_range: Range = "clip",
+    ir_scaling: str = "dtype",
+) -> FusionResult:
+    """Fuse decoded images (as from `read_image`). A colour visible image is fused on its BT.601
+    luma and the result gets its Cb/Cr back; a gray one gives a gray result. Both inputs must have
+    the same height and width (checked by the caller, which knows the file names).
+    """
+    ir_y = _gray(ir, ir_scaling)
+    colour = not is_gray(vis)
+    vis_unit = to_unit(vis)
+    vis_ycbcr = rgb_to_ycbcr(vis_unit) if colour else None
+    vis_y = vis_ycbcr[..., 0] if vis_ycbcr is not None else (vis_unit if vis_unit.ndim == 2 else vis_unit[..., 0])
+
+    def as_tensor(a: np.ndarray) -> Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None].to(device)
+
+    raw = fuse_tensors(model, as_tensor(ir_y), as_tensor(vis_y), tile=tile)[0, 0]
+    raw_np = raw.float().cpu().numpy()
+    if output_range == "stretch":
+        lo, hi = float(raw_np.min()), float(raw_np.max())
+        fused_y = (raw_np - lo) / (hi - lo) if hi > lo else np.zeros_like(raw_np)
+    else:
+        fused_y = model.to_unit_range(raw.float()).cpu().numpy()
+    if vis_ycbcr is None:
+        return FusionResult(fused_y.astype(np.float32), raw_np)
+    chroma = vis_ycbcr[..., 1:]
+    if fused_y.shape != chroma.shape[:2]:  # super-resolving models: upsample the chroma to match
+        t = torch.from_numpy(np.ascontiguousarray(chroma.transpose(2, 0, 1)))[None]
+        chroma = F.interpolate(t, size=fused_y.shape, mode="bicubic", align_corners=False)[0]
+        chroma = chroma.clamp(0, 1).permute(1, 2, 0).numpy()
+    rgb = ycbcr_to_rgb(np.concatenate([fused_y[..., None], chroma], axis=-1))
+    return FusionResult(rgb.astype(np.float32), raw_np)

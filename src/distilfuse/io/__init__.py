@@ -1,0 +1,31 @@
+"""Image I/O: decoding, scaling, colour handling, pairing by stem, atomic writing."""
+
+from distilfuse.io.colour import luma, rgb_to_ycbcr, ycbcr_to_rgb
+from distilfuse.io.images import (
+    IMAGE_SUFFIXES,
+    ImageReadError,
+    ImageWriteError,
+    from_unit,
+    is_gray,
+    read_image,
+    to_unit,
+    write_image,
+)
+from distilfuse.io.pairing import find_modality_dirs, list_images, pair_by_stem
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageReadError",
+    "ImageWriteError",
+    "find_modality_dirs",
+    "from_unit",
+    "is_gray",
+    "list_images",
+    "luma",
+    "pair_by_stem",
+    "read_image",
+    "rgb_to_ycbcr",
+    "to_unit",
+    "write_image",
+    "ycbcr_to_rgb",
+]

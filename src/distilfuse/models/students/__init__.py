@@ -1,0 +1,1 @@
+"""Student fusion networks (one module per paper)."""

@@ -1,0 +1,1 @@
+"""Teacher fusion networks (one module per paper)."""

@@ -1,0 +1,68 @@
+"""Whole-image inference: any size, tiling, colour handling, output range."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from distilfuse.data.synthetic import demo_scene
+from distilfuse.inference import fuse_images, fuse_tensors
+from distilfuse.io import rgb_to_ycbcr, to_unit
+from distilfuse.models import FusionModel, create
+
+
+class StridedToy(FusionModel):
+    """A tiny model with a stride-2 layer and a large receptive field, to exercise tiling."""
+
+    size_multiple = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = torch.nn.Conv2d(2, 4, 3, stride=2, padding=1)
+        self.mix = torch.nn.Conv2d(4, 4, 5, padding=2)
+        self.up = torch.nn.ConvTranspose2d(4, 1, 2, stride=2)
+
+    def fuse_raw(self, ir, vis):
+        return self.up(torch.relu(self.mix(torch.relu(self.down(torch.cat([ir, vis], 1))))))
+
+
+def test_tiling_is_exact_for_small_receptive_field() -> None:
+    model = create("mmdr-mini")
+    ir, vis = torch.rand(1, 1, 101, 77), torch.rand(1, 1, 101, 77)
+    whole = fuse_tensors(model, ir, vis)
+    # Exact up to float summation order (conv kernels block differently for each tile size).
+    torch.testing.assert_close(fuse_tensors(model, ir, vis, tile=16, overlap=4), whole, atol=1e-6, rtol=0)
+
+
+def test_tiling_agrees_with_whole_image_for_strided_model() -> None:
+    torch.manual_seed(0)
+    model = StridedToy().eval()
+    ir, vis = torch.rand(1, 1, 90, 71), torch.rand(1, 1, 90, 71)
+    whole = fuse_tensors(model, ir, vis)
+    tiled = fuse_tensors(model, ir, vis, tile=32, overlap=16)
+    assert tiled.shape == whole.shape
+    torch.testing.assert_close(tiled, whole, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="too small"):
+        fuse_tensors(model, ir, vis, tile=4)
+
+
+def test_colour_visible_keeps_its_chroma_and_gray_stays_gray() -> None:
+    ir, vis = demo_scene(60, 80)
+    model = create("mmdr-mini")
+    colour = fuse_images(model, ir, vis).image
+    assert colour.shape == (60, 80, 3)
+    chroma_in = rgb_to_ycbcr(to_unit(vis))[..., 1:]
+    chroma_out = rgb_to_ycbcr(colour)[..., 1:]
+    assert np.abs(chroma_in - chroma_out)[(colour > 0.02).all(-1) & (colour < 0.98).all(-1)].max() < 2 / 255
+    gray = fuse_images(model, ir, vis[..., 1]).image
+    assert gray.shape == (60, 80)
+
+
+def test_stretch_spans_the_full_range_and_clip_stays_inside() -> None:
+    ir, vis = demo_scene(40, 40)
+    model = create("mmdr-mini")
+    stretched = fuse_images(model, ir, vis[..., 0], output_range="stretch").image
+    assert stretched.min() == 0.0 and stretched.max() == 1.0
+    clipped = fuse_images(model, ir, vis[..., 0]).image
+    assert 0.0 <= clipped.min() and clipped.max() <= 1.0
