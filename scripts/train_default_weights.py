@@ -82,7 +82,11 @@ def main() -> None:
         bar.set_postfix(loss=f"{loss.item():.4f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(args.out), metadata={"recipe": "scripts/train_default_weights.py", "steps": str(args.steps)})
+    save_file(
+        state,
+        str(args.out),
+        metadata={"recipe": "scripts/train_default_weights.py", "steps": str(args.steps)},
+    )
     print(f"{len(pairs)} training pairs, {args.steps} steps in {time.perf_counter() - start:.0f} s -> {args.out}")
 
 

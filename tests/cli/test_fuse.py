@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tests.conftest import shared_file
 
 from distilfuse.cli.main import COMMANDS, main
 from distilfuse.data.synthetic import demo_scene
 from distilfuse.io import read_image, write_image
-from tests.conftest import shared_file
 
 
 @pytest.fixture()
@@ -38,7 +38,16 @@ def test_dataset_root_and_sixteen_bit_gray_output(tmp_path, capsys) -> None:
     ir, vis = demo_scene(24, 30)
     write_image(tmp_path / "data" / "infrared" / "a.png", ir.astype(np.uint16) * 257)
     write_image(tmp_path / "data" / "visible" / "a.png", vis[..., 1])
-    args = ["fuse", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--bits", "16", "--stretch"]
+    args = [
+        "fuse",
+        "--data",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "out"),
+        "--bits",
+        "16",
+        "--stretch",
+    ]
     assert main(args) == 0
     out = read_image(tmp_path / "out" / "a.png")
     assert out.dtype == np.uint16 and out.min() == 0 and out.max() == 65535
@@ -126,7 +135,9 @@ def test_every_command_has_help(command: str, capsys) -> None:
 
 
 def test_console_entry_point_runs(tmp_path) -> None:
-    done = subprocess.run([sys.executable, "-m", "distilfuse", "--version"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "distilfuse", "--version"], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0 and done.stdout.startswith("distilfuse ")
 
 

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from distilfuse.io import ImageReadError, ImageWriteError, from_unit, is_gray, read_image, to_unit, write_image
+from distilfuse.io import (
+    ImageReadError,
+    ImageWriteError,
+    from_unit,
+    is_gray,
+    read_image,
+    to_unit,
+    write_image,
+)
 
 RNG = np.random.default_rng(0)
 GRAY8 = RNG.integers(0, 256, (13, 17), dtype=np.uint8)
@@ -18,7 +26,11 @@ SMOOTH_RGB8 = np.dstack([*np.meshgrid(np.arange(17) * 12, np.arange(13) * 15), n
 @pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif", ".jpg"])
 @pytest.mark.parametrize("mode", ["L", "RGB"])
 def test_formats_round_trip(tmp_path, suffix: str, mode: str) -> None:
-    arr = (GRAY8 if mode == "L" else RGB8) if suffix != ".jpg" else SMOOTH_RGB8[..., : 3 if mode == "RGB" else 1].squeeze()
+    arr = (
+        (GRAY8 if mode == "L" else RGB8)
+        if suffix != ".jpg"
+        else SMOOTH_RGB8[..., : 3 if mode == "RGB" else 1].squeeze()
+    )
     path = tmp_path / f"img{suffix}"
     Image.fromarray(arr).save(path, **({"quality": 95} if suffix == ".jpg" else {}))
     out = read_image(path)

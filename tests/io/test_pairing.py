@@ -31,7 +31,9 @@ def test_empty_and_missing_folders_are_problems(tmp_path) -> None:
     assert pair_by_stem(tmp_path / "nope", tmp_path / "vi")[1] == [f"{tmp_path / 'nope'}: no such folder"]
 
 
-@pytest.mark.parametrize(("ir_name", "vis_name"), [("ir", "vi"), ("IR", "VIS"), ("infrared", "visible"), ("inf", "vis")])
+@pytest.mark.parametrize(
+    ("ir_name", "vis_name"), [("ir", "vi"), ("IR", "VIS"), ("infrared", "visible"), ("inf", "vis")]
+)
 def test_dataset_root_is_understood(tmp_path, ir_name: str, vis_name: str) -> None:
     (tmp_path / ir_name).mkdir()
     (tmp_path / vis_name).mkdir()

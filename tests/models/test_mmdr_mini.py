@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tests.conftest import shared_file
 
 from distilfuse.models import FeatureTaps, WeightsError, create
-from tests.conftest import shared_file
 
 
 @pytest.mark.parametrize("pair", ["05", "07", "19"])
@@ -45,3 +45,11 @@ def test_weights_that_do_not_fit_give_a_clear_error(tmp_path) -> None:
         create("mmdr-mini", weights=bad)
     with pytest.raises(WeightsError, match="no such weights file"):
         create("mmdr-mini", weights=tmp_path / "absent.pt")
+
+
+def test_checkpoint_with_several_sub_networks_is_flattened(tmp_path) -> None:
+    from distilfuse.models import read_state_dict
+
+    path = tmp_path / "two_parts.pth"
+    torch.save({"epoch": 3, "netA": {"w": torch.ones(2)}, "netB": {"w": torch.zeros(1)}}, path)
+    assert set(read_state_dict(path)) == {"netA.w", "netB.w"}

@@ -9,11 +9,17 @@ from distilfuse.cli.main import UserError
 
 
 def add_model_options(parser: argparse.ArgumentParser, default: str = "mmdr-mini") -> None:
-    parser.add_argument("--model", default=default, help=f"registered model name (default: {default}); "
-                        "see 'distilfuse models'")
-    parser.add_argument("--weights", type=Path, default=None,
-                        help="weights file (safetensors or torch checkpoint); default: the weights shipped "
-                        "with the package")
+    parser.add_argument(
+        "--model",
+        default=default,
+        help=f"registered model name (default: {default}); see 'distilfuse models'",
+    )
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="weights file (safetensors or torch checkpoint); default: the weights shipped with the package",
+    )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
 
 

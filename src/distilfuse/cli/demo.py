@@ -33,8 +33,10 @@ def run(args: argparse.Namespace) -> int:
     fused = from_unit(fuse_images(model, ir, vis, device=args.device).image)
     gap = np.full((ir.shape[0], 8, 3), 255, dtype=np.uint8)
     side = np.concatenate([np.repeat(ir[..., None], 3, axis=2), gap, vis, gap, fused], axis=1)
-    paths = [write_image(args.out / name, img) for name, img in
-             (("ir.png", ir), ("vis.png", vis), ("fused.png", fused), ("side_by_side.png", side))]
+    paths = [
+        write_image(args.out / name, img)
+        for name, img in (("ir.png", ir), ("vis.png", vis), ("fused.png", fused), ("side_by_side.png", side))
+    ]
     print(f"demo fused with {args.model}: {paths[2]}")
     print(f"side by side (IR | visible | fused): {paths[3]}")
     return 0

@@ -28,17 +28,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--ir", type=Path, help="infrared image file or folder")
     p.add_argument("--vis", type=Path, help="visible image file or folder")
-    p.add_argument("--data", type=Path, help="dataset root holding the two folders (ir/vi, IR/VIS, infrared/visible, ...)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="dataset root holding the two folders (ir/vi, IR/VIS, infrared/visible, ...)",
+    )
     p.add_argument("--out", type=Path, required=True, help="output file (for one pair) or folder")
     add_model_options(p)
-    p.add_argument("--stretch", action="store_true",
-                   help="per-image min-max stretch of the output (what most published test scripts do); "
-                   "default: clip to [0,1]")
-    p.add_argument("--tile", type=int, default=None, metavar="N",
-                   help="process N x N tiles with overlap to bound memory on large images")
+    p.add_argument(
+        "--stretch",
+        action="store_true",
+        help="per-image min-max stretch of the output (what most published test scripts do); default: clip to [0,1]",
+    )
+    p.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        metavar="N",
+        help="process N x N tiles with overlap to bound memory on large images",
+    )
     p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="output bit depth (default 8; 16 is gray only)")
-    p.add_argument("--ir-scaling", choices=("dtype", "minmax"), default="dtype",
-                   help="how integer infrared values map to [0,1]: by the dtype range (default) or per-image min-max")
+    p.add_argument(
+        "--ir-scaling",
+        choices=("dtype", "minmax"),
+        default="dtype",
+        help="how integer infrared values map to [0,1]: by the dtype range (default) or per-image min-max",
+    )
     p.set_defaults(func=run)
 
 
@@ -80,8 +95,13 @@ def fuse_one(model, ir_path: Path, vis_path: Path, out_path: Path, args: argpars
             f"{ir_path} ({ir.shape[1]}x{ir.shape[0]}) and {vis_path} ({vis.shape[1]}x{vis.shape[0]}): sizes differ"
         )
     result = fuse_images(
-        model, ir, vis, device=args.device, tile=args.tile,
-        output_range="stretch" if args.stretch else "clip", ir_scaling=args.ir_scaling,
+        model,
+        ir,
+        vis,
+        device=args.device,
+        tile=args.tile,
+        output_range="stretch" if args.stretch else "clip",
+        ir_scaling=args.ir_scaling,
     )
     image = result.image
     if args.bits == 16 and image.ndim == 3:

@@ -34,8 +34,12 @@ def pair_by_stem(dir_a: str | Path, dir_b: str | Path) -> tuple[list[tuple[str, 
     if problems:
         return [], problems
     pairs = [(s, files_a[s], files_b[s]) for s in sorted(files_a.keys() & files_b.keys())]
-    problems += [f"{files_a[s]}: no partner with stem '{s}' in {dir_b}" for s in sorted(files_a.keys() - files_b.keys())]
-    problems += [f"{files_b[s]}: no partner with stem '{s}' in {dir_a}" for s in sorted(files_b.keys() - files_a.keys())]
+    problems += [
+        f"{files_a[s]}: no partner with stem '{s}' in {dir_b}" for s in sorted(files_a.keys() - files_b.keys())
+    ]
+    problems += [
+        f"{files_b[s]}: no partner with stem '{s}' in {dir_a}" for s in sorted(files_b.keys() - files_a.keys())
+    ]
     return pairs, problems
 
 

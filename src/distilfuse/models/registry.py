@@ -93,7 +93,18 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
             break
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path}: not a state dict of tensors")
+    # Checkpoints holding several sub-network state dicts (e.g. HKDnet's) are flattened to
+    # '<part>.<key>' for the model's convert_state_dict; bookkeeping entries (epoch, ...) are dropped.
+    parts = {
+        k: v
+        for k, v in obj.items()
+        if isinstance(v, dict) and v and all(isinstance(t, torch.Tensor) for t in v.values())
+    }
+    if parts:
+        obj = {f"{part}.{key}": t for part, sd in parts.items() for key, t in sd.items()}
+    if not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"{path}: not a state dict of tensors")
     return dict(obj)
 

@@ -1,0 +1,119 @@
+"""Turning user input into float64 grey images on the 0..255 scale, and the per-call cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from distilfuse.metrics._options import MetricOptions
+
+T = TypeVar("T")
+
+# §1.3: cdd = OpenCV BGR2GRAY on float32, tang = MATLAB rgb2gray (first row of inv(YIQ->RGB)).
+_OPENCV_WEIGHTS_BGR = np.array([0.114, 0.587, 0.299], dtype=np.float32)
+_MATLAB_WEIGHTS_RGB = np.linalg.inv(
+    np.array([[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.106, 1.703]])
+)[0]
+
+
+def round_half_away(x: np.ndarray) -> np.ndarray:
+    """MATLAB's rounding (ties away from zero)."""
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def grey_levels(x: np.ndarray, rounding: str) -> np.ndarray:
+    """Integer grey levels 0..255 (as intp) for the 256-bin histograms of EN and MI."""
+    rounded = np.rint(x) if rounding == "even" else round_half_away(x)
+    return np.clip(rounded, 0, 255).astype(np.intp)
+
+
+def _as_numpy(img: Any, name: str) -> np.ndarray:
+    if isinstance(img, torch.Tensor):
+        arr = img.detach().to("cpu", torch.float64).numpy()
+        while arr.ndim > 2 and arr.shape[0] == 1:
+            arr = arr[0]
+        if arr.ndim == 3 and arr.shape[0] == 3:  # tensors are channel-first
+            arr = np.moveaxis(arr, 0, -1)
+        return arr
+    arr = np.asarray(img)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise ValueError(f"{name}: expected a numeric image, got dtype {arr.dtype}")
+    return arr
+
+
+def to_grey(rgb: np.ndarray, conversion: str) -> np.ndarray:
+    """BT.601 full-range luma of an (H, W, 3) RGB image on 0..255, rounded as the profile does."""
+    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+        return rgb[..., 0].astype(np.float64)  # grey stored as three channels is itself
+    if conversion == "opencv":
+        bgr = rgb[..., ::-1].astype(np.float32)
+        luma = (bgr[..., 0] * _OPENCV_WEIGHTS_BGR[0] + bgr[..., 1] * _OPENCV_WEIGHTS_BGR[1]) + (
+            bgr[..., 2] * _OPENCV_WEIGHTS_BGR[2]
+        )
+        return np.rint(luma).astype(np.float64)
+    luma = rgb.astype(np.float64) @ _MATLAB_WEIGHTS_RGB
+    return np.clip(round_half_away(luma), 0, 255)
+
+
+def prepare_image(
+    img: Any, name: str, options: MetricOptions, data_range: float, quantize: bool
+) -> np.ndarray:
+    """A 2-D float64 grey image on the 0..255 scale (§1.2, §1.3)."""
+    arr = _as_numpy(img, name)
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] != 3):
+        raise ValueError(f"{name}: expected an (H, W) or (H, W, 3) image, got shape {arr.shape}")
+    if min(arr.shape[:2]) < 3:
+        raise ValueError(f"{name}: image of shape {arr.shape} is too small (at least 3x3)")
+    x = arr.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name}: image contains NaN or infinite values")
+    if data_range != 255:
+        x = x * (255.0 / data_range)
+    if x.ndim == 3:
+        x = to_grey(x, options.gray_conversion)
+    if quantize:
+        x = np.clip(np.rint(x), 0, 255)
+    return x
+
+
+class Triplet:
+    """The fused image F and sources A (infrared), B (visible) of one evaluation, with a cache.
+
+    Metrics share intermediate results (gradients, filtered moments, histograms) through `cached`,
+    so one `compute()` call evaluates each of them once.
+    """
+
+    def __init__(self, fused: np.ndarray, ir: np.ndarray, vis: np.ndarray, options: MetricOptions) -> None:
+        if not fused.shape == ir.shape == vis.shape:
+            raise ValueError(
+                f"image sizes differ: fused {fused.shape[:2]}, ir {ir.shape[:2]}, vis {vis.shape[:2]}"
+            )
+        self.images = {"F": fused, "A": ir, "B": vis}
+        self.options = options
+        self._cache: dict[tuple, Any] = {}
+
+    @property
+    def F(self) -> np.ndarray:
+        return self.images["F"]
+
+    @property
+    def A(self) -> np.ndarray:
+        return self.images["A"]
+
+    @property
+    def B(self) -> np.ndarray:
+        return self.images["B"]
+
+    def cached(self, key: tuple, make: Callable[[], T]) -> T:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def per_image(self, what: str, role: str, make: Callable[[np.ndarray], T]) -> T:
+        """`make(image)` for role 'F', 'A' or 'B', computed once per call."""
+        return self.cached((what, role), lambda: make(self.images[role]))

@@ -1,0 +1,144 @@
+"""Structural metrics: SSIM (§2.12), MS-SSIM (§2.13) and GMSD (§2.17)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from distilfuse.metrics._filters import (
+    box_sum_valid,
+    correlate3x3,
+    filter_same,
+    filter_valid,
+    gaussian_kernel,
+    halve,
+)
+from distilfuse.metrics._prep import Triplet
+
+K1, K2 = 0.01, 0.03
+GAUSS_11 = gaussian_kernel(11, 1.5)
+MSSSIM_WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
+EPS = np.finfo(np.float64).eps
+
+
+def _moments(stack: np.ndarray, smooth) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local means of (A, B, F), second moments of (A, B, F) and cross moments (AF, BF)."""
+    return smooth(stack), smooth(stack * stack), smooth(stack[:2] * stack[2])
+
+
+def _ssim_maps(means, squares, cross, c1: float, c2: float, correction: float = 1.0):
+    """Per-source SSIM and contrast-structure maps from local moments; `correction` = n/(n-1) or 1."""
+    mu_src, mu_f = means[:2], means[2]
+    var = correction * (squares - means * means)
+    cov = correction * (cross - mu_src * mu_f)
+    cs = (2 * cov + c2) / (var[:2] + var[2] + c2)
+    luminance = (2 * mu_src * mu_f + c1) / (mu_src * mu_src + mu_f * mu_f + c1)
+    return luminance * cs, cs
+
+
+def _triplet_stack(t: Triplet) -> np.ndarray:
+    return t.cached(("stack",), lambda: np.stack([t.A, t.B, t.F]))
+
+
+def ssim(t: Triplet) -> float:
+    """SSIM: skimage-0.19 sum ssim(F,A) + ssim(F,B) (cdd) or MATLAB-default mean (tang)."""
+    stack = _triplet_stack(t)
+    if t.options.ssim_mode == "cdd":
+        window = 7
+        # The skimage map is cropped by 3 pixels, i.e. exactly the 'valid' 7x7 windows.
+        moments = _moments(stack, lambda x: box_sum_valid(x, window) / window**2)
+        c1, c2 = (K1 * t.options.ssim_data_range) ** 2, (K2 * t.options.ssim_data_range) ** 2
+        maps, _ = _ssim_maps(*moments, c1, c2, correction=window**2 / (window**2 - 1))
+        return float(maps.mean(axis=(1, 2)).sum())
+    moments = _moments(stack, lambda x: filter_same(x, GAUSS_11, mode="nearest"))
+    maps, _ = _ssim_maps(*moments, K1**2, K2**2)  # MATLAB's default dynamic range L = 1
+    return float(maps.mean(axis=(1, 2)).mean())
+
+
+def _ms_ssim_wang(t: Triplet) -> float:
+    if min(t.F.shape) <= 160:
+        return float("nan")  # the fifth scale would be smaller than the 11x11 window
+    c1, c2 = (K1 * 255) ** 2, (K2 * 255) ** 2
+    stack = _triplet_stack(t)
+    per_source = np.ones(2)
+    for scale, weight in enumerate(MSSSIM_WEIGHTS):
+        if scale:
+            stack = halve(stack)
+        ssim_map, cs_map = _ssim_maps(*_moments(stack, lambda x: filter_valid(x, GAUSS_11)), c1, c2)
+        term = ssim_map if scale == len(MSSSIM_WEIGHTS) - 1 else cs_map
+        per_source *= np.maximum(term.mean(axis=(1, 2)), 0.0) ** weight
+    return float(per_source.mean())
+
+
+def _mef_ssim_level(stack: np.ndarray) -> float:
+    """One level of Ma et al.'s MEF-SSIM for the sequence (A, B) against F, vectorised over patches."""
+    window, n = 11, 121
+    sources = stack[:2]
+    # Box moments as sums (exact for integer data): n * ||x - mu||^2 = n*S2 - S1^2.
+    s1 = box_sum_valid(sources, window)
+    s2 = box_sum_valid(sources * sources, window)
+    s_ab = box_sum_valid(sources[0] * sources[1], window)
+    centred_sq = np.maximum(n * s2 - s1 * s1, 0.0) / n  # ||x_k - mu_k||^2
+    norms = np.sqrt(centred_sq)
+    strength = norms + 0.001  # e_k
+    sum_sq = (n * (s2[0] + s2[1] + 2 * s_ab) - (s1[0] + s1[1]) ** 2) / n
+    consistency = (np.sqrt(np.maximum(sum_sq, 0.0)) + EPS) / (norms[0] + norms[1] + EPS)
+    consistency = np.where(consistency > 1, 1 - EPS, np.where(consistency < 0, EPS, consistency))
+    power = np.minimum(np.tan(np.pi / 2 * consistency), 10.0)
+    weights = (strength / window) ** power + EPS
+    weights /= weights.sum(axis=0)
+    # Desired patch r = sum_k b_k (x_k - mu_k) with b_k = w_k / e_k, rescaled to norm max_k e_k.
+    coef = weights / strength
+    cov_ab = (n * s_ab - s1[0] * s1[1]) / n
+    r_norm = np.sqrt(
+        np.maximum(
+            coef[0] ** 2 * centred_sq[0] + coef[1] ** 2 * centred_sq[1] + 2 * coef[0] * coef[1] * cov_ab, 0.0
+        )
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rescale = np.where(r_norm > 0, strength.max(axis=0) / r_norm, 1.0)
+    coef = coef * rescale
+    means, squares, cross = _moments(stack, lambda x: filter_valid(x, GAUSS_11))
+    var = squares - means * means
+    cov_src_f = cross - means[:2] * means[2]
+    g_cov_ab = filter_valid(sources[0] * sources[1], GAUSS_11) - means[0] * means[1]
+    var_r = coef[0] ** 2 * var[0] + coef[1] ** 2 * var[1] + 2 * coef[0] * coef[1] * g_cov_ab
+    cov_r_f = coef[0] * cov_src_f[0] + coef[1] * cov_src_f[1]
+    c = (K2 * 255) ** 2
+    return float(((2 * cov_r_f + c) / (var_r + var[2] + c)).mean())
+
+
+def _ms_ssim_mef(t: Triplet) -> float:
+    if min(t.F.shape) / 4 < 11:
+        return float("nan")
+    weights = MSSSIM_WEIGHTS[:3] / MSSSIM_WEIGHTS[:3].sum()
+    stack = _triplet_stack(t)
+    result = 1.0
+    for level, weight in enumerate(weights):
+        if level:
+            stack = halve(stack)
+        result *= max(_mef_ssim_level(stack), 0.0) ** weight
+    return result
+
+
+def ms_ssim(t: Triplet) -> float:
+    """MS_SSIM: Wang 5-scale mean over sources (cdd) or 3-level MEF-SSIM (tang); NaN if too small."""
+    return _ms_ssim_wang(t) if t.options.msssim_mode == "wang" else _ms_ssim_mef(t)
+
+
+def _gradient_magnitude(x: np.ndarray) -> np.ndarray:
+    padded = np.pad(halve(x, extension="zero"), 1)
+    g_x = correlate3x3(padded, (1 / 3, 1 / 3, 1 / 3), (1, 0, -1))
+    g_y = correlate3x3(padded, (1, 0, -1), (1 / 3, 1 / 3, 1 / 3))
+    return np.sqrt(g_x * g_x + g_y * g_y)
+
+
+def gmsd(t: Triplet) -> float:
+    """GMSD: mean over sources of the deviation of gradient-magnitude similarity, T = 170."""
+    threshold = 170.0
+    m_f = t.per_image("prewitt", "F", _gradient_magnitude)
+    total = 0.0
+    for source in ("A", "B"):
+        m_x = t.per_image("prewitt", source, _gradient_magnitude)
+        similarity = (2 * m_x * m_f + threshold) / (m_x * m_x + m_f * m_f + threshold)
+        total += similarity.std(ddof=1)
+    return float(total / 2)

@@ -1,0 +1,172 @@
+"""HKDnet teacher and students: spec parameter counts, official key layout, shapes, features, checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from distilfuse.models import FeatureTaps, count_parameters, create
+from distilfuse.models.blocks.densefuse import SpatialSoftmaxFusion
+from distilfuse.models.blocks.rcan import ResidualGroup
+from distilfuse.models.students.hkd import (
+    CornerEmbeddingAttention,
+    DualFrequencyAttention,
+    DualFrequencyAttentionGroup,
+    HKDStudent,
+    StudentFusion,
+    StudentSR,
+)
+
+LR = 12  # tiny LR inputs: the students hold ~11 M parameters
+
+
+@pytest.fixture(scope="module")
+def students() -> dict[int, HKDStudent]:
+    torch.manual_seed(0)
+    return {s: create(f"hkd-student-x{s}", weights=None) for s in (2, 3, 4)}
+
+
+@pytest.fixture(scope="module")
+def teacher() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create("hkd-teacher", weights=None)
+
+
+def test_submodule_parameter_counts_match_spec(students) -> None:
+    assert count_parameters(ResidualGroup(64, 9)) == 706_852
+    assert count_parameters(DualFrequencyAttentionGroup(64)) == 1_593_718
+    assert count_parameters(CornerEmbeddingAttention(64)) == 247_954
+    fusion = students[2].fusion
+    assert count_parameters(fusion) == 3_472_544
+    assert count_parameters(fusion.body_i) == 2_337_498
+    assert count_parameters(fusion.body_v) == 991_734
+    assert sum(count_parameters(getattr(fusion, f"conv{i}")) for i in (5, 6, 7, 8)) == 96_944
+    assert count_parameters(fusion.conv) == 36_928
+    assert {s: count_parameters(m.sr) for s, m in students.items()} == {
+        2: 7_831_537,
+        3: 8_016_177,
+        4: 7_979_249,
+    }
+    assert count_parameters(students[2]) == 11_304_081
+
+
+def test_teacher_parameter_counts_match_spec(teacher) -> None:
+    parts = {
+        name: count_parameters(getattr(teacher, name)) for name in ("conv1", "DB1", "conv2", "conv3", "conv4")
+    }
+    assert parts == {"conv1": 160, "DB1": 13_872, "conv2": 36_928, "conv3": 18_464, "conv4": 4_624}
+    assert count_parameters(teacher.conv5) == 145 and count_parameters(teacher) == 74_193
+
+
+def test_official_key_layout(students, teacher) -> None:
+    keys = set(students[4].state_dict())
+    for key in (
+        "fusion.conv1.conv2d.weight",
+        "fusion.body_i.0.body.8.body.3.conv_du.2.bias",
+        "fusion.body_i.1.body.5.gamma",
+        "fusion.body_i.1.body.6.weight",
+        "fusion.body_v.1.poa.query_conv.weight",
+        "fusion.body_v.1.cha.gamma",
+        "fusion.body_v.1.coa.conv.0.bias",
+        "fusion.body_v.1.convp6.1.running_var",
+        "fusion.body_v.1.conv8.1.weight",
+        "fusion.conv.weight",
+        "sr.head.0.weight",
+        "sr.body.4.body.19.body.2.weight",
+        "sr.body.5.bias",
+        "sr.uperfe.2.weight",
+        "sr.tail.weight",
+        "sr.result.0.bias",
+    ):
+        assert key in keys, key
+    assert "DB1.denseblock.2.dense_conv.conv2d.weight" in teacher.state_dict()
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_student_output_is_scale_times_lr(students, scale: int) -> None:
+    ir, vis = torch.rand(1, 1, LR, LR - 3), torch.rand(1, 1, LR, LR - 3)
+    with torch.no_grad():
+        out = students[scale](ir, vis)
+    assert out.shape == (1, 1, scale * LR, scale * (LR - 3))
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_student_features_have_documented_shapes(students) -> None:
+    model = students[2]
+    ir, vis = torch.rand(2, 1, LR, LR), torch.rand(2, 1, LR, LR)
+    with torch.no_grad(), FeatureTaps(model) as taps:
+        raw = model(ir, vis, raw=True)
+    shapes = {name: tuple(f.shape) for name, f in taps.features.items()}
+    assert shapes == {
+        "enc_ir": (2, 64, LR, LR),
+        "enc_vis": (2, 64, LR, LR),
+        "fusion_feature": (2, 16, LR, LR),
+        "sr_uper_fe": (2, 64, 2 * LR, 2 * LR),
+        "sr_feature": (2, 16, 2 * LR, 2 * LR),
+        "sr_image": (2, 1, 2 * LR, 2 * LR),
+    }
+    assert torch.equal(taps.features["sr_image"], raw)
+    assert not torch.equal(taps.features["enc_ir"], taps.features["enc_vis"])
+
+
+def test_teacher_features_and_skip(teacher) -> None:
+    ir, vis = torch.rand(2, 1, 20, 17), torch.rand(2, 1, 20, 17)
+    with torch.no_grad(), FeatureTaps(teacher) as taps:
+        raw = teacher(ir, vis, raw=True)
+        skip = SpatialSoftmaxFusion()(teacher.conv1(ir), teacher.conv1(vis))
+        decoded = teacher.conv4(teacher.conv3(taps.features["x2"]))
+    f = taps.features
+    assert f["x2"].shape == (2, 64, 20, 17) and f["out_fe"].shape == (2, 16, 20, 17)
+    assert f["enc_ir"].shape == f["enc_vis"].shape == (2, 64, 20, 17)
+    assert torch.allclose(f["out_fe"], skip + decoded)
+    assert torch.equal(f["result"], raw) and raw.min() >= 0
+
+
+def test_spatial_softmax_fusion_weights() -> None:
+    a, b = torch.rand(1, 4, 5, 5), torch.rand(1, 4, 5, 5)
+    fuse = SpatialSoftmaxFusion()
+    assert torch.allclose(fuse(a, a), a)
+    w_a = torch.sigmoid(a.mean(1, keepdim=True) - b.mean(1, keepdim=True))
+    assert torch.allclose(fuse(a, b), w_a * a + (1 - w_a) * b, atol=1e-6)
+
+
+def test_dfa_outputs_zero_at_initialisation_and_dfag_is_residual() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(1, 16, 6, 6)
+    assert torch.count_nonzero(DualFrequencyAttention(16)(x)) == 0
+    group = DualFrequencyAttentionGroup(16)
+    last_conv = group.body[-1]
+    assert torch.allclose(group(x), x + last_conv.bias.view(1, -1, 1, 1).expand_as(x))
+
+
+def test_cea_is_deterministic_in_eval_mode() -> None:
+    torch.manual_seed(0)
+    cea = CornerEmbeddingAttention(16).eval()
+    x = torch.rand(2, 16, 7, 9)
+    with torch.no_grad():
+        assert torch.equal(cea(x), cea(x))
+
+
+def test_official_checkpoint_dicts_convert_and_load_strictly(students) -> None:
+    model = students[3]
+    state = model.state_dict()
+    official = {
+        "Sec_Fusionnet_state_dict": {
+            k.removeprefix("fusion."): v for k, v in state.items() if k.startswith("fusion.")
+        },
+        "srnet_state_dict": {k.removeprefix("sr."): v for k, v in state.items() if k.startswith("sr.")},
+        "epoch": 250,
+    }
+    assert set(StudentFusion().state_dict()) == set(official["Sec_Fusionnet_state_dict"])
+    assert set(StudentSR(3).state_dict()) == set(official["srnet_state_dict"])
+    fresh = HKDStudent(scale=3)
+    fresh.load_state_dict(HKDStudent.convert_state_dict(official), strict=True)
+    flattened = {f"{part}.{k}": v for part in official if part != "epoch" for k, v in official[part].items()}
+    assert HKDStudent.convert_state_dict(flattened).keys() == state.keys()
+    assert HKDStudent.convert_state_dict(state).keys() == state.keys()
+    assert all(torch.equal(tensor, state[key]) for key, tensor in fresh.state_dict().items())
+
+
+def test_unsupported_scale_raises() -> None:
+    with pytest.raises(ValueError, match="scale"):
+        StudentSR(5)
