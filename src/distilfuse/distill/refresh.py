@@ -1,0 +1,122 @@
+"""MMDRFuse dynamic refresh (Deng et al., ACM MM 2024, eqs. 6-12): best-so-far outputs per training sample.
+
+For every training sample the memory keeps the output with the best SSIM to the sources (O_bs, higher
+is better) and the one with the best GMSD (O_bg, lower is better), with their scores. Outputs are
+stored as uint8 (clamped to [0,1], rounded to 1/255) and scores as float32, on the CPU:
+2 * H * W + 8 bytes per sample (32,776 bytes for 128 x 128 patches, 524 MB for MMDRFuse's 16,000).
+Scores are those of the float outputs; the stored image differs from it by at most 1/510.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from distilfuse.losses.functional import check_same_shape, image_gradient, per_sample_mean, ssim
+from distilfuse.losses.functional import gmsd as gmsd_score
+from distilfuse.losses.perceptual import Network, build_feature_extractor, default_layers, feature_distance
+
+log = logging.getLogger(__name__)
+
+
+class RefreshMemory:
+    """Bounded memory of best-so-far outputs and the refresh loss L_refresh = gap_s L_s + gap_g L_g (eq. 12).
+
+    Call ``update(indices, outputs, ir, vis)`` first (it scores the current outputs, eqs. 6-7, and
+    replaces the stored ones they beat, eq. 8), then ``loss(indices, outputs)`` on the same batch. The gaps
+    gap_s = S_bs - S_cur and gap_g = G_cur - G_bg (eq. 11) are therefore >= 0, and zero for a sample
+    whose current output just became its best. L_s (eq. 9) = mean MSE of perception maps 4-5 + mean
+    |O - O_bs|; L_g (eq. 10) = mean MSE of perception maps 1-3 + mean (grad O - grad O_bg)^2, grad =
+    |Sobel| as ``losses.mmdr_gradient``. The perception maps are VGG-19's five pre-pool ReLUs from
+    ``perceptual_weights``, or the logged pyramid substitute without it.
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        patch_shape: tuple[int, int],
+        perceptual_weights: str | None = None,
+        network: Network = "vgg19",
+    ) -> None:
+        if num_samples < 1 or len(patch_shape) != 2 or min(patch_shape) < 1:
+            raise ValueError(
+                f"need num_samples >= 1 and a (H, W) patch shape, got {num_samples}, {patch_shape}"
+            )
+        self.num_samples = int(num_samples)
+        self.patch_shape = (int(patch_shape[0]), int(patch_shape[1]))
+        self.best_ssim_images = torch.zeros(self.num_samples, *self.patch_shape, dtype=torch.uint8)
+        self.best_gmsd_images = torch.zeros(self.num_samples, *self.patch_shape, dtype=torch.uint8)
+        self.best_ssim = torch.full((self.num_samples,), float("-inf"))
+        self.best_gmsd = torch.full((self.num_samples,), float("inf"))
+        self.features = build_feature_extractor(network, default_layers(network), perceptual_weights)
+        self._current: tuple[Tensor, Tensor, Tensor] | None = None
+        log.info(
+            "refresh memory: %d samples x %d bytes = %.1f MB",
+            self.num_samples,
+            self.bytes_per_sample,
+            self.nbytes / 1e6,
+        )
+
+    @property
+    def bytes_per_sample(self) -> int:
+        h, w = self.patch_shape
+        return 2 * h * w + 2 * 4
+
+    @property
+    def nbytes(self) -> int:
+        tensors = (self.best_ssim_images, self.best_gmsd_images, self.best_ssim, self.best_gmsd)
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    def _check(self, indices: Tensor, outputs: Tensor) -> Tensor:
+        indices = torch.as_tensor(indices).detach().long().cpu().flatten()
+        if outputs.dim() != 4 or outputs.shape[1] != 1 or tuple(outputs.shape[-2:]) != self.patch_shape:
+            h, w = self.patch_shape
+            raise ValueError(f"outputs must be (B,1,{h},{w}), got {tuple(outputs.shape)}")
+        if indices.numel() != outputs.shape[0]:
+            raise ValueError(f"{indices.numel()} indices for a batch of {outputs.shape[0]}")
+        if indices.numel() and (indices.min() < 0 or indices.max() >= self.num_samples):
+            raise IndexError(f"sample indices must lie in [0, {self.num_samples}), got {indices.tolist()}")
+        if indices.unique().numel() != indices.numel():
+            raise ValueError(f"duplicate sample indices in one batch: {indices.tolist()}")
+        return indices
+
+    @torch.no_grad()
+    def update(self, indices: Tensor, outputs: Tensor, ir: Tensor, vis: Tensor) -> None:
+        """Score the current outputs (SSIM and GMSD to both sources) and keep those better than the stored."""
+        indices = self._check(indices, outputs)
+        check_same_shape(outputs, ir, "outputs and ir")
+        check_same_shape(outputs, vis, "outputs and vis")
+        out = outputs.detach().clamp(0.0, 1.0)
+        s_cur = ssim(out, ir) + ssim(out, vis)
+        g_cur = gmsd_score(out, ir) + gmsd_score(out, vis)
+        stored = torch.round(out[:, 0] * 255).to(torch.uint8).cpu()
+        better_s = s_cur.float().cpu() > self.best_ssim[indices]
+        better_g = g_cur.float().cpu() < self.best_gmsd[indices]
+        self.best_ssim[indices[better_s]] = s_cur.float().cpu()[better_s]
+        self.best_ssim_images[indices[better_s]] = stored[better_s]
+        self.best_gmsd[indices[better_g]] = g_cur.float().cpu()[better_g]
+        self.best_gmsd_images[indices[better_g]] = stored[better_g]
+        self._current = (indices, s_cur, g_cur)
+
+    def loss(self, indices: Tensor, outputs: Tensor) -> Tensor:
+        """L_refresh (eq. 12), averaged over the batch; differentiable in ``outputs``."""
+        indices = self._check(indices, outputs)
+        if self._current is None or not torch.equal(self._current[0], indices):
+            raise RuntimeError("call update() with the same batch of indices before loss()")
+        _, s_cur, g_cur = self._current
+        device, dtype = outputs.device, outputs.dtype
+        gap_s = (self.best_ssim[indices].to(device, dtype) - s_cur.to(dtype)).detach()
+        gap_g = (g_cur.to(dtype) - self.best_gmsd[indices].to(device, dtype)).detach()
+        if not bool((gap_s > 0).any() or (gap_g > 0).any()):
+            return outputs.sum() * 0.0  # every current output is its own best: nothing to learn
+        o_bs = (self.best_ssim_images[indices].to(device, dtype) / 255.0).unsqueeze(1)
+        o_bg = (self.best_gmsd_images[indices].to(device, dtype) / 255.0).unsqueeze(1)
+        features = self.features.to(device)
+        f_cur, f_bs, f_bg = features(outputs), features(o_bs), features(o_bg)
+        loss_s = feature_distance(f_cur[3:5], f_bs[3:5]) + per_sample_mean((outputs - o_bs).abs())
+        grad_gap = F.mse_loss(image_gradient(outputs), image_gradient(o_bg), reduction="none")
+        loss_g = feature_distance(f_cur[:3], f_bg[:3]) + per_sample_mean(grad_gap)
+        return (gap_s * loss_s + gap_g * loss_g).mean()

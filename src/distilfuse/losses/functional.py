@@ -1,0 +1,175 @@
+"""Differentiable, batched image operators shared by the task losses, distillers and refresh memory.
+
+All functions take (B,C,H,W) tensors and keep the autograd graph; the per-sample scores
+(``ssim``, ``gmsd``) return a (B,) tensor so callers can weight samples individually.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import kornia
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+GradientOperator = Literal["sobel", "sobel_magnitude", "laplacian"]
+
+# GMSD's stability constant T = 170 on the 0..255 scale (Xue et al., 2014), rescaled to [0,1] images.
+GMSD_C = 170.0 / 255.0**2
+
+
+def check_image(x: Tensor, name: str = "input") -> None:
+    if not isinstance(x, Tensor) or x.dim() != 4:
+        raise ValueError(f"{name} must be a (B,C,H,W) tensor, got {getattr(x, 'shape', type(x))}")
+
+
+def check_same_shape(a: Tensor, b: Tensor, names: str = "inputs") -> None:
+    check_image(a)
+    check_image(b)
+    if a.shape != b.shape:
+        raise ValueError(f"{names} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+
+
+def sobel_magnitude(x: Tensor, normalized: bool = True, eps: float = 1e-6) -> Tensor:
+    """|Sobel| per channel via ``kornia.filters.sobel``: sqrt(gx^2 + gy^2 + eps), replicate border.
+
+    kornia's convention: ``normalized=True`` divides the 3x3 kernels by their L1 norm (8), so a ramp of
+    slope s reads ~|s|; ``normalized=False`` gives the OpenCV/SeAFusion scale, ~8|s|. A flat region
+    reads sqrt(eps) (1e-3 by default), not 0.
+    """
+    check_image(x)
+    return kornia.filters.sobel(x, normalized=normalized, eps=eps)
+
+
+def sobel_xy(x: Tensor, normalized: bool = True) -> Tensor:
+    """Sobel derivatives (B,C,2,H,W) = (d/dx, d/dy), same kernels and border as ``sobel_magnitude``."""
+    check_image(x)
+    return kornia.filters.spatial_gradient(x, mode="sobel", order=1, normalized=normalized)
+
+
+def laplacian4(x: Tensor) -> Tensor:
+    """4-neighbour Laplacian [[0,1,0],[1,-4,1],[0,1,0]] per channel (FusionGAN's), replicate border."""
+    check_image(x)
+    kernel = x.new_tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+    channels = x.shape[1]
+    weight = kernel.expand(channels, 1, 3, 3)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), weight, groups=channels)
+
+
+def image_gradient(
+    x: Tensor, operator: GradientOperator = "sobel_magnitude", normalized: bool = True
+) -> Tensor:
+    """The gradient field a loss compares: Sobel (gx, gy) stacked on channels, |Sobel|, or the Laplacian."""
+    if operator == "sobel":
+        return sobel_xy(x, normalized).flatten(1, 2)
+    if operator == "sobel_magnitude":
+        return sobel_magnitude(x, normalized)
+    if operator == "laplacian":
+        return laplacian4(x)
+    raise ValueError(f"unknown gradient operator {operator!r}; use 'sobel', 'sobel_magnitude' or 'laplacian'")
+
+
+def per_sample_mean(x: Tensor) -> Tensor:
+    return x.flatten(1).mean(dim=1)
+
+
+def gaussian_window(size: int, sigma: float, like: Tensor) -> Tensor:
+    """Normalised 1-D Gaussian of odd length ``size`` with the dtype/device of ``like``."""
+    coords = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def _separable_blur(x: Tensor, g: Tensor) -> Tensor:
+    channels = x.shape[1]
+    x = F.conv2d(x, g.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(x, g.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+
+def ssim(
+    x: Tensor,
+    y: Tensor,
+    window_size: int = 11,
+    sigma: float = 1.5,
+    data_range: float = 1.0,
+    padding: Literal["valid", "reflect"] = "valid",
+) -> Tensor:
+    """Per-sample SSIM (Wang et al., 2004), Gaussian window, K1=0.01, K2=0.03 -> (B,).
+
+    ``padding='valid'`` evaluates only windows inside the image, as the reference code does; 'reflect'
+    pads by half a window so the map covers every pixel (for inputs smaller than the window).
+    """
+    check_same_shape(x, y, "ssim inputs")
+    if window_size % 2 == 0:
+        raise ValueError(f"window_size must be odd, got {window_size}")
+    if padding == "reflect":
+        half = window_size // 2
+        x = F.pad(x, (half, half, half, half), mode="reflect")
+        y = F.pad(y, (half, half, half, half), mode="reflect")
+    elif padding != "valid":
+        raise ValueError(f"padding must be 'valid' or 'reflect', got {padding!r}")
+    if min(x.shape[-2:]) < window_size:
+        raise ValueError(f"ssim needs H and W >= window_size={window_size}, got {tuple(x.shape[-2:])}")
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    g = gaussian_window(window_size, sigma, x)
+    mu_x, mu_y = _separable_blur(x, g), _separable_blur(y, g)
+    var_x = _separable_blur(x * x, g) - mu_x**2
+    var_y = _separable_blur(y * y, g) - mu_y**2
+    cov = _separable_blur(x * y, g) - mu_x * mu_y
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return per_sample_mean(ssim_map)
+
+
+def gmsd(x: Tensor, y: Tensor, c: float = GMSD_C, downsample: bool = True, eps: float = 1e-12) -> Tensor:
+    """Per-sample Gradient Magnitude Similarity Deviation (Xue et al., 2014) -> (B,); lower is better.
+
+    As the reference MATLAB code: 2x2 average + stride-2 downsampling (zero-padded on odd sizes),
+    Prewitt/3 derivatives with zero padding, GMS = (2 m_x m_y + c)/(m_x^2 + m_y^2 + c), and the
+    sample standard deviation of the GMS map. ``eps`` inside the square root keeps it differentiable.
+    """
+    check_same_shape(x, y, "gmsd inputs")
+    if downsample:
+        pad_h, pad_w = x.shape[-2] % 2, x.shape[-1] % 2
+        x = F.avg_pool2d(F.pad(x, (0, pad_w, 0, pad_h)), 2)
+        y = F.avg_pool2d(F.pad(y, (0, pad_w, 0, pad_h)), 2)
+    prewitt = x.new_tensor([[1.0, 0.0, -1.0]] * 3) / 3
+    channels = x.shape[1]
+    kernels = torch.stack([prewitt, prewitt.t()]).unsqueeze(1).repeat(channels, 1, 1, 1)
+
+    def magnitude(img: Tensor) -> Tensor:
+        d = F.conv2d(img, kernels, padding=1, groups=channels).unflatten(1, (channels, 2))
+        return torch.sqrt((d**2).sum(dim=2) + eps)
+
+    mx, my = magnitude(x), magnitude(y)
+    gms = (2 * mx * my + c) / (mx**2 + my**2 + c)
+    return gms.flatten(1).std(dim=1)
+
+
+def channel_normalize(x: Tensor, eps: float = 1e-12) -> Tensor:
+    """L2-normalise every pixel's channel vector of (B,C,H,W)."""
+    return x / x.norm(dim=1, keepdim=True).clamp_min(eps)
+
+
+def resize_to(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear resize of (B,C,H,W) to ``size`` (a no-op when it already has it)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+__all__ = [
+    "GMSD_C",
+    "channel_normalize",
+    "check_image",
+    "check_same_shape",
+    "gaussian_window",
+    "gmsd",
+    "image_gradient",
+    "laplacian4",
+    "per_sample_mean",
+    "resize_to",
+    "sobel_magnitude",
+    "sobel_xy",
+    "ssim",
+]

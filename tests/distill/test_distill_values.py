@@ -1,0 +1,153 @@
+"""Hand-computed values on tiny tensors for every distiller, and float64 gradchecks of their transforms."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from distilfuse.distill import at as at_mod
+from distilfuse.distill import build_distiller
+from distilfuse.distill import fg as fg_mod
+from distilfuse.distill import ic as ic_mod
+from distilfuse.distill import mlkd as mlkd_mod
+from distilfuse.distill import mmdr as mmdr_mod
+from distilfuse.distill import sca as sca_mod
+from distilfuse.models.blocks.corner import corner_mask
+from tests.distill.fakes import FakeStudent
+
+
+def self_distiller(kind: str, **params):
+    """A distiller between two FakeStudents on the pair f1/f1 (equal channels: no adapter)."""
+    return build_distiller({"type": kind, "pairs": [["f1", "f1"]], **params}, FakeStudent(), FakeStudent())
+
+
+def call(distiller, s, t, s_out=None, t_out=None):
+    s_out = torch.zeros(s.shape[0], 1, 4, 4) if s_out is None else s_out
+    t_out = s_out if t_out is None else t_out
+    return distiller({"f1": s}, {"f1": t}, s_out, t_out, s_out, s_out)
+
+
+def impulse(*shape: int, at: tuple[int, ...]) -> torch.Tensor:
+    x = torch.zeros(*shape)
+    x[at] = 1.0
+    return x
+
+
+def test_mmdr_hand_value() -> None:
+    s = impulse(1, 2, 2, 2, at=(0, 0, 0, 0))  # channel sum [[1,0],[0,0]], already unit norm
+    t = impulse(1, 2, 2, 2, at=(0, 1, 0, 1))  # [[0,1],[0,0]]
+    s_out = impulse(1, 1, 2, 2, at=(0, 0, 0, 0))
+    t_out = impulse(1, 1, 2, 2, at=(0, 0, 1, 1))
+    terms = call(self_distiller("mmdr"), s, t, s_out, t_out)
+    # each pair: squared distance 2, times weight 5 / 2
+    assert terms["mmdr:f1/f1"].item() == pytest.approx(5.0)
+    assert terms["mmdr:out"].item() == pytest.approx(5.0)
+
+
+def test_at_hand_value() -> None:
+    s = impulse(1, 1, 2, 2, at=(0, 0, 0, 0))
+    t = impulse(1, 1, 2, 2, at=(0, 0, 0, 1))
+    # Q_s = e1, Q_t = e2: mean of (1, 1, 0, 0) squared differences over 4 = 0.5
+    assert call(self_distiller("at"), s, t)["at:f1/f1"].item() == pytest.approx(0.5)
+
+
+def test_ic_hand_value() -> None:
+    s = torch.tensor([1.0, 0.0]).view(1, 2, 1, 1)
+    t = torch.tensor([0.0, 1.0]).view(1, 2, 1, 1)
+    # row-normalised Grams diag(1,0) and diag(0,1): sum of squares 2, / (C=2 * B=1)
+    assert call(self_distiller("ic"), s, t)["ic:f1/f1"].item() == pytest.approx(1.0)
+
+
+def test_fg_hand_value() -> None:
+    distiller = self_distiller("fg", alpha=1.0, beta=0.5, gamma=1.0, lam=1.0)
+    relation = distiller.relations[distiller.adapter_key("f1", "f1")]
+    torch.nn.init.zeros_(relation.transform[-1].weight)  # R(x) = x
+    torch.nn.init.zeros_(relation.transform[-1].bias)
+    t = torch.zeros(1, 4, 1, 2)
+    t[0, 0, 0, 0] = 2.0
+    s = torch.zeros(1, 4, 1, 2)
+    terms = call(distiller, s, t)
+    e = math.e
+    a_s = [2 * e / (e + 1), 2 / (e + 1)]  # teacher spatial attention, T = 0.5; focal mask = first pixel
+    a_c0, a_c = 4 * e**2 / (e**2 + 3), 4 / (e**2 + 3)  # teacher channel attention
+    assert terms["fg:focal:f1/f1"].item() == pytest.approx(4 * a_s[0] * a_c0 / 4, rel=1e-5)
+    attention = (abs(a_s[0] - 1) + abs(a_s[1] - 1)) / 2 + (abs(a_c0 - 1) + 3 * abs(a_c - 1)) / 4
+    assert terms["fg:attention:f1/f1"].item() == pytest.approx(attention, rel=1e-5)
+    assert terms["fg:global:f1/f1"].item() == pytest.approx(4 / 8)
+
+
+def test_sca_spatial_hand_value() -> None:
+    t = torch.ones(1, 1, 2, 2)
+    s = torch.tensor([[1.0, -1.0], [1.0, 1.0]]).view(1, 1, 2, 2)
+    # channel-normalised pixels are the signs; the 4x4 Grams differ by 2 on the 6 entries pairing pixel 1
+    terms = call(self_distiller("sca", alpha=1.0, pool=1), s, t)
+    assert terms["sca:f1/f1"].item() == pytest.approx(12 / 16)
+
+
+def test_sca_corner_term_gates_normalised_features_with_the_corner_mask() -> None:
+    s = torch.rand(1, 1, 12, 12) + 0.1  # positive: channel-normalised value 1
+    t = torch.full((1, 1, 12, 12), 0.5)  # flat: Harris response 0, no corner
+    terms = call(self_distiller("sca", alpha=0.0, pool=2, beta=0.7), s, t)
+    expected = corner_mask(F.max_pool2d(s, 2), 0.7, dilate=False).mean()
+    assert expected > 0
+    assert terms["sca:f1/f1"].item() == pytest.approx(expected.item())
+
+
+def test_mlkd_hand_value() -> None:
+    s = torch.zeros(1, 2, 2, 2)
+    s[0, :, 0, 0] = 1.0  # mean map e1; pixel vectors: p0 = (1,1)/sqrt2, others 0
+    t = torch.zeros(1, 2, 2, 2)
+    t[0, :, 0, 1] = 1.0  # mean map e2
+    s_out, t_out = torch.full((1, 1, 4, 4), 0.2), torch.full((1, 1, 4, 4), 0.5)
+    terms = call(self_distiller("mlkd", sim_size=2), s, t, s_out, t_out)
+    assert terms["mlkd:att:f1/f1"].item() == pytest.approx(1.0)  # orthogonal attention
+    assert terms["mlkd:sim:f1/f1"].item() == pytest.approx(2 / 16)  # S_s[0,0] = 1, S_t[1,1] = 1
+    assert terms["mlkd:out"].item() == pytest.approx(0.3)  # flat images: no gradient difference
+
+
+def test_hkd_hand_value() -> None:
+    distiller = self_distiller("hkd", phi=2.0, fusion_pair=["f1", "f1"])
+    s, t = torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2)
+    terms = call(distiller, s, t, torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 0.5))
+    assert terms == pytest.approx({"hkd:label": 0.5, "hkd:f1/f1": 2.0})
+    distiller.stage = "fusion"
+    assert call(distiller, s, t)["hkd:fusion:f1/f1"].item() == pytest.approx(1.0)
+
+
+def _x(*shape: int) -> torch.Tensor:
+    return torch.rand(*shape, dtype=torch.float64, requires_grad=True)
+
+
+GRADCHECKS = {
+    "mmdr.digest_distance": (mmdr_mod.digest_distance, (2, 3, 4, 4)),
+    "at.attention_map": (at_mod.attention_map, (2, 3, 4, 4)),
+    "ic.channel_correlation": (ic_mod.channel_correlation, (2, 3, 4, 4)),
+    "fg.spatial_attention": (lambda x: fg_mod.spatial_attention(x, 0.5), (2, 3, 4, 4)),
+    "fg.channel_attention": (lambda x: fg_mod.channel_attention(x, 0.5), (2, 3, 4, 4)),
+    "sca.spatial_attention": (lambda x: sca_mod.spatial_attention(x, 2), (2, 3, 4, 4)),
+    "sca.corner_attention": (lambda x: sca_mod.corner_attention(x, 0.7, 2), (2, 3, 8, 8)),
+    "mlkd.mean_attention": (mlkd_mod.mean_attention, (2, 3, 4, 4)),
+    "mlkd.similarity_matrix": (lambda x: mlkd_mod.similarity_matrix(x, 3), (2, 3, 4, 4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRADCHECKS))
+def test_gradcheck_unary(name: str) -> None:
+    torch.manual_seed(0)
+    fn, shape = GRADCHECKS[name]
+    if name.startswith("mmdr"):
+        other = torch.rand(*shape, dtype=torch.float64)
+        assert torch.autograd.gradcheck(lambda x: fn(x, other), (_x(*shape),))
+    else:
+        assert torch.autograd.gradcheck(fn, (_x(*shape),))
+
+
+def test_gradcheck_global_context_and_response_loss() -> None:
+    torch.manual_seed(0)
+    block = fg_mod.GlobalContext(4).double()
+    assert torch.autograd.gradcheck(block, (_x(1, 4, 3, 3),))
+    target = torch.rand(1, 1, 5, 5, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda o: mlkd_mod.response_loss(o, target, 10.0), (_x(1, 1, 5, 5),))
