@@ -11,14 +11,10 @@ from torch import Tensor, nn
 def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
     """Reflect-pad the bottom/right of (B,C,H,W) so H and W are multiples of `multiple`.
 
-    Falls back to replicate padding when the image is too small to reflect.
+    Written without branches on the size, so exported graphs keep the padding for every input size.
     """
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
+    return F.pad(x, (0, (-w) % multiple, 0, (-h) % multiple), mode="reflect")
 
 
 class FusionModel(nn.Module):

@@ -6,12 +6,8 @@ import torch
 from torch import Tensor, nn
 
 from distilfuse.models.base import FusionModel
+from distilfuse.models.blocks.conv import reflect_conv3
 from distilfuse.models.registry import register_model
-
-
-def reflect_conv(c_in: int, c_out: int) -> nn.Sequential:
-    """ReflectionPad(1) + 3x3 conv: the official layout (state-dict keys '<name>.1.*')."""
-    return nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 3))
 
 
 @register_model(
@@ -28,9 +24,9 @@ class MMDRStudent(FusionModel):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = reflect_conv(2, 4)
+        self.conv1 = reflect_conv3(2, 4)
         self.act1 = nn.ReLU()
-        self.conv2 = reflect_conv(4, 1)
+        self.conv2 = reflect_conv3(4, 1)
         self.act2 = nn.Tanh()
 
     def fuse_raw(self, ir: Tensor, vis: Tensor) -> Tensor:

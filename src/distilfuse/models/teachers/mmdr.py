@@ -6,15 +6,8 @@ import torch
 from torch import Tensor, nn
 
 from distilfuse.models.base import FusionModel
+from distilfuse.models.blocks.conv import reflect_conv3
 from distilfuse.models.registry import register_model
-
-
-def reflect_conv3(c_in: int, c_out: int, stride: int = 1, relu: bool = True) -> nn.Sequential:
-    """ReflectionPad(1) + 3x3 conv (+ ReLU): the official layout, state-dict keys '<name>.1.*'."""
-    layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 3, stride=stride)]
-    if relu:
-        layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
 
 
 @register_model(
@@ -45,22 +38,22 @@ class MMDRTeacher(FusionModel):
     def __init__(self) -> None:
         super().__init__()
         # Encoder (G1..G6); conv3 halves the resolution.
-        self.conv1 = reflect_conv3(2, 32)
-        self.conv2 = reflect_conv3(32, 32)
-        self.conv3 = reflect_conv3(64, 64, stride=2)
-        self.conv4 = reflect_conv3(64, 64)
-        self.conv5 = reflect_conv3(128, 64)
-        self.conv6 = reflect_conv3(192, 64)
+        self.conv1 = reflect_conv3(2, 32, relu=True)
+        self.conv2 = reflect_conv3(32, 32, relu=True)
+        self.conv3 = reflect_conv3(64, 64, stride=2, relu=True)
+        self.conv4 = reflect_conv3(64, 64, relu=True)
+        self.conv5 = reflect_conv3(128, 64, relu=True)
+        self.conv6 = reflect_conv3(192, 64, relu=True)
         # Decoder (D6..D2), then the two output layers.
-        self.conv66 = reflect_conv3(64, 64)
-        self.conv55 = reflect_conv3(128, 64)
-        self.conv44 = reflect_conv3(128, 64)
-        self.conv33 = reflect_conv3(128, 64)
+        self.conv66 = reflect_conv3(64, 64, relu=True)
+        self.conv55 = reflect_conv3(128, 64, relu=True)
+        self.conv44 = reflect_conv3(128, 64, relu=True)
+        self.conv33 = reflect_conv3(128, 64, relu=True)
         self.up = nn.Upsample(scale_factor=2, mode="bicubic", align_corners=False)
-        self.conv22 = reflect_conv3(96, 32)
-        self.conv11 = reflect_conv3(64, 4, relu=False)
+        self.conv22 = reflect_conv3(96, 32, relu=True)
+        self.conv11 = reflect_conv3(64, 4)
         self.act1 = nn.ReLU()
-        self.conv00 = reflect_conv3(4, 1, relu=False)
+        self.conv00 = reflect_conv3(4, 1)
         self.act2 = nn.Tanh()
 
     def fuse_raw(self, ir: Tensor, vis: Tensor) -> Tensor:

@@ -38,8 +38,9 @@ def conv_relu_conv(c_in: int, c_mid: int, c_out: int, kernel_size: int) -> nn.Se
 class CrossTapConv(nn.Module):
     """Five learned taps (stored as a 1x5 conv weight) placed on a 3x3 cross, minus a central difference.
 
-    conv(x, K3x3) - theta * conv(x, sum of taps) equals one 3x3 conv whose centre tap is lowered by
-    theta * sum(taps), which is what ``kernel()`` returns.
+    Computes conv(x, K3x3) - theta * conv(x, sum of taps) as two convolutions, like the official code:
+    folding them into one kernel is the same maths but rounds differently, and SHIP's near-degenerate
+    instance norms amplify that difference (2.8e-4 at the output on one official reference pair).
     """
 
     def __init__(self, c_in: int, c_out: int, positions: tuple[int, ...]) -> None:
@@ -48,12 +49,13 @@ class CrossTapConv(nn.Module):
         self.positions = positions  # flat indices into the 3x3 kernel
 
     def kernel(self) -> Tensor:
-        taps = self.conv.weight[:, :, 0, :]  # (out, in, 5)
+        taps = self.conv.weight.flatten(2)  # (out, in, 5)
         index = torch.tensor(self.positions, device=taps.device)
-        placement = F.one_hot(index, 9).to(taps.dtype)  # (5, 9)
-        centre = F.one_hot(torch.tensor(4, device=taps.device), 9).to(taps.dtype)
-        flat = taps @ placement - CENTRAL_DIFFERENCE_THETA * taps.sum(-1, keepdim=True) * centre
-        return flat.view(*taps.shape[:2], 3, 3)
+        return taps.new_zeros(*taps.shape[:2], 9).index_copy(2, index, taps).view(*taps.shape[:2], 3, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        centre = self.conv.weight.flatten(2).sum(2)[:, :, None, None]
+        return F.conv2d(x, self.kernel(), padding=1) - CENTRAL_DIFFERENCE_THETA * F.conv2d(x, centre)
 
 
 class CrossDifferenceConv(nn.Module):
@@ -68,8 +70,7 @@ class CrossDifferenceConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         gate = torch.sigmoid(self.HP_branch)
-        kernel = gate * self.h_conv.kernel() + (1 - gate) * self.d_conv.kernel()
-        return F.conv2d(x, kernel, padding=1) + x
+        return gate * self.h_conv(x) + (1 - gate) * self.d_conv(x) + x
 
 
 class EdgeBlock(nn.Module):
@@ -133,8 +134,8 @@ class DenseBlock(nn.Module):
 class InvertibleConv1x1(nn.Module):
     """Glow's LU-parametrised invertible 1x1 conv.
 
-    W = p @ (strict_lower(lower) + I) @ (strict_upper(upper) + diag(sign_s * exp(log_s))); the masks are
-    applied here rather than trusted to the stored values.
+    W = p @ (L @ U) with L = strict_lower(lower) + I and U = strict_upper(upper) + diag(sign_s * exp(log_s)),
+    multiplied in the official order; the masks are applied here rather than trusted to the stored values.
     """
 
     def __init__(self, channels: int) -> None:
@@ -152,7 +153,7 @@ class InvertibleConv1x1(nn.Module):
         eye = torch.eye(self.lower.shape[0], device=self.lower.device, dtype=self.lower.dtype)
         lower = torch.tril(self.lower, -1) + eye
         upper = torch.triu(self.upper, 1) + torch.diag(self.sign_s * torch.exp(self.log_s))
-        return self.p @ lower @ upper
+        return self.p @ (lower @ upper)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(x, self.weight()[:, :, None, None])
