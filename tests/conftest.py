@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DISTILFUSE_DATA", PROJECT_ROOT.parent / "shared" / "data")).resolve().parent
@@ -25,3 +27,13 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not available")
     return path
+
+
+@pytest.fixture
+def single_thread() -> Iterator[None]:
+    """One torch thread: tiny tensors run fastest so, and ports that match official float32 outputs
+    bit for bit need the same conv kernels, which oneDNN picks per thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -34,14 +33,6 @@ PAIRS = [
     # 512x512, ~5-9 s here; slow because it is the pair that needs the reference's exact conv kernels
     pytest.param("07", marks=pytest.mark.slow),
 ]
-
-
-@pytest.fixture
-def single_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
