@@ -75,16 +75,30 @@ def _export_dynamo(model: nn.Module, example: tuple[Tensor, Tensor], path: Path,
     batch, height, width = Dim("batch", min=1), Dim("height", min=side_min), Dim("width", min=side_min)
     shapes = {name: {0: batch, 2: height, 3: width} for name in ("ir", "vis")}
     torch.onnx.export(
-        model, example, str(path), dynamo=True, dynamic_shapes=shapes, input_names=["ir", "vis"],
-        output_names=["fused"], opset_version=opset, external_data=False, verbose=False,
+        model,
+        example,
+        str(path),
+        dynamo=True,
+        dynamic_shapes=shapes,
+        input_names=["ir", "vis"],
+        output_names=["fused"],
+        opset_version=opset,
+        external_data=False,
+        verbose=False,
     )
 
 
 def _export_torchscript(model: nn.Module, example: tuple[Tensor, Tensor], path: Path, opset: int) -> None:
     axes = {0: "batch", 2: "height", 3: "width"}
     torch.onnx.export(
-        model, example, str(path), dynamo=False, dynamic_axes={"ir": axes, "vis": axes, "fused": axes},
-        input_names=["ir", "vis"], output_names=["fused"], opset_version=opset,
+        model,
+        example,
+        str(path),
+        dynamo=False,
+        dynamic_axes={"ir": axes, "vis": axes, "fused": axes},
+        input_names=["ir", "vis"],
+        output_names=["fused"],
+        opset_version=opset,
     )
 
 

@@ -63,9 +63,7 @@ def test_builds_from_spec_with_keys_and_positive_losses(kind: str) -> None:
     distiller = build_distiller({"type": kind, **spec}, student, teacher)
     assert len(distiller.adapters) == n_adapters
     student_params = {id(p) for p in student.parameters()}
-    assert not student_params & {id(p) for p in distiller.parameters()}, (
-        "adapters live apart from the student"
-    )
+    assert not student_params & {id(p) for p in distiller.parameters()}, "adapters live apart from the student"
     terms, *_ = run(distiller, student, teacher)
     assert set(terms) == keys
     for key, value in terms.items():
@@ -84,9 +82,7 @@ def test_gradients_reach_student_and_adapters_not_teacher(kind: str) -> None:
     for s_name, t_name in distiller.pairs:
         key = distiller.adapter_key(s_name, t_name)
         if key in distiller.adapters:
-            assert all(
-                p.grad is not None and p.grad.abs().sum() > 0 for p in distiller.adapters[key].parameters()
-            )
+            assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in distiller.adapters[key].parameters())
 
 
 @pytest.mark.parametrize("kind", sorted(SELF_SPECS))
@@ -170,9 +166,7 @@ def test_teacher_maps_of_another_size_are_resized_to_the_student() -> None:
 def test_half_precision_teacher_maps_are_upcast() -> None:
     # float16 sums of a batch overflow (max 65504): the mmdr norm must still be finite and equal to float32's.
     student, teacher = FakeStudent(), FakeTeacher()
-    distiller = build_distiller(
-        {"type": "mmdr", "pairs": [["f1", "g3"]], "name": "mmdr_half"}, student, teacher
-    )
+    distiller = build_distiller({"type": "mmdr", "pairs": [["f1", "g3"]], "name": "mmdr_half"}, student, teacher)
     s = torch.full((8, 4, 64, 64), 2.0)
     t = torch.rand(8, 4, 64, 64) * 4
     out = torch.rand(8, 1, 64, 64)

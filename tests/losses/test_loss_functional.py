@@ -62,9 +62,7 @@ def test_sobel_conventions_on_a_ramp() -> None:
     ramp = (0.1 * torch.arange(8.0)).expand(1, 1, 8, 8)
     inner = (slice(None), slice(None), slice(1, -1), slice(1, -1))
     assert torch.allclose(Fn.sobel_magnitude(ramp)[inner], torch.full((6, 6), 0.1), atol=1e-4)
-    assert torch.allclose(
-        Fn.sobel_magnitude(ramp, normalized=False)[inner], torch.full((6, 6), 0.8), atol=1e-4
-    )
+    assert torch.allclose(Fn.sobel_magnitude(ramp, normalized=False)[inner], torch.full((6, 6), 0.8), atol=1e-4)
     assert torch.allclose(Fn.sobel_magnitude(torch.zeros(1, 1, 4, 4)), torch.full((1, 1, 4, 4), 1e-3))
 
 

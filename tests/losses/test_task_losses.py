@@ -129,9 +129,7 @@ def test_composite_returns_weighted_named_terms() -> None:
     )
     terms = composite(fused, ir, vis)
     assert set(terms) == {"max_intensity", "texture"}
-    assert terms["max_intensity"].item() == pytest.approx(
-        2 * build_loss({"type": "max_intensity"})(fused, ir, vis)
-    )
+    assert terms["max_intensity"].item() == pytest.approx(2 * build_loss({"type": "max_intensity"})(fused, ir, vis))
     assert terms["texture"].item() == pytest.approx(10 * build_loss({"type": "max_gradient"})(fused, ir, vis))
 
 

@@ -46,9 +46,7 @@ def load_triplet(tag: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     else:
         arrays = generate_triplet(height, width)
     for role, array in arrays.items():
-        assert digest(array) == DIGESTS[f"{role}_{tag}"], (
-            f"{role}_{tag}: pixels differ from the specification"
-        )
+        assert digest(array) == DIGESTS[f"{role}_{tag}"], f"{role}_{tag}: pixels differ from the specification"
     return tuple(arrays[role].astype(np.float64) for role in ("fused_max", "ir", "vis"))
 
 

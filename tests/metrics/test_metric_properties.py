@@ -105,9 +105,7 @@ def test_tensor_input_matches_numpy(random_triplet) -> None:
 def test_quantize_rounds_like_a_saved_png(random_triplet) -> None:
     fused, ir, vis = (x[:64, :64] for x in random_triplet)
     jittered = fused + 0.3
-    assert compute(jittered, ir, vis, metrics="SD,SSIM", quantize=True) == compute(
-        fused, ir, vis, metrics="SD,SSIM"
-    )
+    assert compute(jittered, ir, vis, metrics="SD,SSIM", quantize=True) == compute(fused, ir, vis, metrics="SD,SSIM")
 
 
 def test_colour_conversion_per_profile() -> None:
@@ -123,9 +121,7 @@ def test_colour_images_are_compared_on_luma(random_triplet) -> None:
     fused, ir, vis = (x[:64, :64] for x in random_triplet)
     colour_vis = np.stack([vis, np.clip(vis + 20, 0, 255), np.clip(vis - 20, 0, 255)], axis=-1)
     grey_vis = to_grey(colour_vis, PROFILES["cdd"].gray_conversion)
-    assert compute(fused, ir, colour_vis, metrics="MI,SSIM") == compute(
-        fused, ir, grey_vis, metrics="MI,SSIM"
-    )
+    assert compute(fused, ir, colour_vis, metrics="MI,SSIM") == compute(fused, ir, grey_vis, metrics="MI,SSIM")
     three_equal = np.stack([fused] * 3, axis=-1)
     assert compute(three_equal, ir, vis, metrics="EN,VIF") == compute(fused, ir, vis, metrics="EN,VIF")
 

@@ -47,9 +47,7 @@ def test_profile_defaults_reproduce_their_cases(reference_values, triplet_256, p
     ]
     got = compute(*triplet_256, metrics=[c["metric"] for c in cases], profile=profile)
     for c in cases:
-        assert got[c["metric"]] == pytest.approx(c["values"]["256x256"], rel=c["rtol"], abs=c["atol"]), c[
-            "id"
-        ]
+        assert got[c["metric"]] == pytest.approx(c["values"]["256x256"], rel=c["rtol"], abs=c["atol"]), c["id"]
 
 
 def test_fmi_profile_defaults_on_crop64(reference_values) -> None:

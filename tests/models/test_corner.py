@@ -23,12 +23,10 @@ def reference_harris(image: np.ndarray, k: float = 0.04) -> np.ndarray:
     for r in range(h):
         for c in range(w):
             dx[r, c] = sum(
-                wt * (at(image, r + i, c + 1) - at(image, r + i, c - 1))
-                for i, wt in ((-1, 1), (0, 2), (1, 1))
+                wt * (at(image, r + i, c + 1) - at(image, r + i, c - 1)) for i, wt in ((-1, 1), (0, 2), (1, 1))
             )
             dy[r, c] = sum(
-                wt * (at(image, r + 1, c + j) - at(image, r - 1, c + j))
-                for j, wt in ((-1, 1), (0, 2), (1, 1))
+                wt * (at(image, r + 1, c + j) - at(image, r - 1, c + j)) for j, wt in ((-1, 1), (0, 2), (1, 1))
             )
     dx, dy = dx / 12, dy / 12
     out = np.zeros_like(image)

@@ -51,9 +51,7 @@ def test_submodule_parameter_counts_match_spec(students) -> None:
 
 
 def test_teacher_parameter_counts_match_spec(teacher) -> None:
-    parts = {
-        name: count_parameters(getattr(teacher, name)) for name in ("conv1", "DB1", "conv2", "conv3", "conv4")
-    }
+    parts = {name: count_parameters(getattr(teacher, name)) for name in ("conv1", "DB1", "conv2", "conv3", "conv4")}
     assert parts == {"conv1": 160, "DB1": 13_872, "conv2": 36_928, "conv3": 18_464, "conv4": 4_624}
     assert count_parameters(teacher.conv5) == 145 and count_parameters(teacher) == 74_193
 
@@ -151,9 +149,7 @@ def test_official_checkpoint_dicts_convert_and_load_strictly(students) -> None:
     model = students[3]
     state = model.state_dict()
     official = {
-        "Sec_Fusionnet_state_dict": {
-            k.removeprefix("fusion."): v for k, v in state.items() if k.startswith("fusion.")
-        },
+        "Sec_Fusionnet_state_dict": {k.removeprefix("fusion."): v for k, v in state.items() if k.startswith("fusion.")},
         "srnet_state_dict": {k.removeprefix("sr."): v for k, v in state.items() if k.startswith("sr.")},
         "epoch": 250,
     }

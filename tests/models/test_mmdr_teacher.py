@@ -74,9 +74,7 @@ def test_odd_sizes_are_reflect_padded_bottom_right_then_cropped() -> None:
     ir, vis = torch.rand(1, 1, 15, 20), torch.rand(1, 1, 15, 20)
     with torch.no_grad():
         out = model(ir, vis, raw=True)
-        padded = model.fuse_raw(
-            F.pad(ir, (0, 0, 0, 1), mode="reflect"), F.pad(vis, (0, 0, 0, 1), mode="reflect")
-        )
+        padded = model.fuse_raw(F.pad(ir, (0, 0, 0, 1), mode="reflect"), F.pad(vis, (0, 0, 0, 1), mode="reflect"))
     assert out.shape == (1, 1, 15, 20)
     assert torch.equal(out, padded[..., :15, :])
 

@@ -14,11 +14,16 @@ def test_cddfuse_transformer_block_has_official_keys_and_45256_parameters() -> N
     assert count_parameters(block) == 45_256
     shapes = {k: tuple(v.shape) for k, v in block.state_dict().items()}
     assert shapes == {
-        "norm1.body.weight": (64,), "norm1.body.bias": (64,),
-        "attn.temperature": (8, 1, 1), "attn.qkv.weight": (192, 64, 1, 1),
-        "attn.qkv_dwconv.weight": (192, 1, 3, 3), "attn.project_out.weight": (64, 64, 1, 1),
-        "norm2.body.weight": (64,), "norm2.body.bias": (64,),
-        "ffn.project_in.weight": (256, 64, 1, 1), "ffn.dwconv.weight": (256, 1, 3, 3),
+        "norm1.body.weight": (64,),
+        "norm1.body.bias": (64,),
+        "attn.temperature": (8, 1, 1),
+        "attn.qkv.weight": (192, 64, 1, 1),
+        "attn.qkv_dwconv.weight": (192, 1, 3, 3),
+        "attn.project_out.weight": (64, 64, 1, 1),
+        "norm2.body.weight": (64,),
+        "norm2.body.bias": (64,),
+        "ffn.project_in.weight": (256, 64, 1, 1),
+        "ffn.dwconv.weight": (256, 1, 3, 3),
         "ffn.project_out.weight": (64, 128, 1, 1),
     }
 
@@ -40,7 +45,7 @@ def reference_mdta(attn: MDTA, x: torch.Tensor) -> torch.Tensor:
     d = c // attn.num_heads
     heads = []
     for i in range(attn.num_heads):
-        qi, ki, vi = (t[:, i * d:(i + 1) * d].flatten(2) for t in (q, k, v))
+        qi, ki, vi = (t[:, i * d : (i + 1) * d].flatten(2) for t in (q, k, v))
         qi, ki = qi / qi.norm(dim=-1, keepdim=True), ki / ki.norm(dim=-1, keepdim=True)
         a = torch.softmax(qi @ ki.transpose(1, 2) * attn.temperature[i], dim=-1)
         heads.append((a @ vi).reshape(b, d, h, w))

@@ -36,10 +36,7 @@ def test_teacher_minus_student_is_four_rdbs_and_the_decoder_difference(pair) -> 
 def test_feature_taps_align_between_teacher_and_student(pair) -> None:
     teacher, student = pair
     assert teacher.feature_taps.keys() == student.feature_taps.keys()
-    assert (
-        teacher.feature_taps["ir_mid"] == "ir_branch.rdbs.1"
-        and student.feature_taps["ir_mid"] == "ir_branch.rdbs.0"
-    )
+    assert teacher.feature_taps["ir_mid"] == "ir_branch.rdbs.1" and student.feature_taps["ir_mid"] == "ir_branch.rdbs.0"
     ir, vis = torch.rand(2, 1, 16, 20), torch.rand(2, 1, 16, 20)
     shapes = []
     for model in pair:

@@ -132,15 +132,32 @@ def machine_header(device: str | torch.device) -> str:
 
 def markdown_table(results: list[BenchResult]) -> str:
     columns = (
-        "model", "role", "params", "size (KB)", "input (WxH)", "output (WxH)", "GFLOPs", "GMACs",
-        "latency median (ms)", "peak memory (MB)", "note",
+        "model",
+        "role",
+        "params",
+        "size (KB)",
+        "input (WxH)",
+        "output (WxH)",
+        "GFLOPs",
+        "GMACs",
+        "latency median (ms)",
+        "peak memory (MB)",
+        "note",
     )
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in results:
         cells = (
-            r.name, r.role, f"{r.params:,}", f"{r.size_kb:,.2f}", f"{r.input_hw[1]}x{r.input_hw[0]}",
-            f"{r.output_hw[1]}x{r.output_hw[0]}", f"{r.flops.flops / 1e9:,.3f}", f"{r.flops.macs / 1e9:,.3f}",
-            f"{r.latency.median_ms:,.2f}", f"{r.peak_memory_bytes / 1024**2:,.1f}", r.note,
+            r.name,
+            r.role,
+            f"{r.params:,}",
+            f"{r.size_kb:,.2f}",
+            f"{r.input_hw[1]}x{r.input_hw[0]}",
+            f"{r.output_hw[1]}x{r.output_hw[0]}",
+            f"{r.flops.flops / 1e9:,.3f}",
+            f"{r.flops.macs / 1e9:,.3f}",
+            f"{r.latency.median_ms:,.2f}",
+            f"{r.peak_memory_bytes / 1024**2:,.1f}",
+            r.note,
         )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

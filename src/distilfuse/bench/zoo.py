@@ -33,10 +33,19 @@ def zoo_rows() -> list[tuple[str, ...]]:
         model = create(name, weights=None)
         features = ", ".join(f"`{f}`" for f in getattr(model, "feature_taps", {})) or "-"
         weights = "shipped" if card.shipped_weights else "-"
-        rows.append((
-            f"`{name}`", card.role, card.paper, f"{parameter_count(model):,}", f"{size_kb(model):,.2f}",
-            f"x{getattr(model, 'scale', 1)}", features, weights, card.summary,
-        ))
+        rows.append(
+            (
+                f"`{name}`",
+                card.role,
+                card.paper,
+                f"{parameter_count(model):,}",
+                f"{size_kb(model):,.2f}",
+                f"x{getattr(model, 'scale', 1)}",
+                features,
+                weights,
+                card.summary,
+            )
+        )
     return rows
 
 

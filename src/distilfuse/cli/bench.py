@@ -18,8 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Models with O((HW)^2) attention run at a smaller size, stated in the note column.",
     )
     p.add_argument("model", nargs="?", help="registered model name (see 'distilfuse models')")
-    p.add_argument("--all", action="store_true",
-                   help="bench every registered fusion model (teachers, students)")
+    p.add_argument("--all", action="store_true", help="bench every registered fusion model (teachers, students)")
     p.add_argument("--size", default="640x480", help="output size WIDTHxHEIGHT (default: 640x480)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda (default: cpu)")
     p.add_argument("--repeats", type=int, default=10, help="timed runs; the median is reported (default: 10)")

@@ -104,9 +104,7 @@ def _evaluate_folder(
     for stem, ir_path, vis_path in tqdm(pairs, desc=label, unit="img", disable=None, file=sys.stderr):
         fused_path = fused_files.get(stem)
         if fused_path is None:
-            _problem(
-                f"{fused_dir}: no fused image with stem '{stem}' (sources {ir_path.name}, {vis_path.name})"
-            )
+            _problem(f"{fused_dir}: no fused image with stem '{stem}' (sources {ir_path.name}, {vis_path.name})")
             problems += 1
             continue
         try:
@@ -172,9 +170,7 @@ def _plain_table(means: dict[str, float], names: list[str], count: int) -> str:
     return "\n".join(lines)
 
 
-def _write_outputs(
-    out: Path, rows: list[dict], names: list[str], summary: dict, with_method: bool
-) -> list[Path]:
+def _write_outputs(out: Path, rows: list[dict], names: list[str], summary: dict, with_method: bool) -> list[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out.with_name(out.name + ".csv"), out.with_name(out.name + ".json")
     fields = (["method"] if with_method else []) + ["stem"] + names

@@ -17,9 +17,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "at another size against PyTorch (tolerance 1e-4) before it is written.",
     )
     p.add_argument("model", help="registered model name (see 'distilfuse models')")
-    p.add_argument("--weights", type=Path, default=None,
-                   help="weights file (safetensors or torch checkpoint); default: the weights shipped with "
-                   "the package")
+    p.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="weights file (safetensors or torch checkpoint); default: the weights shipped with the package",
+    )
     p.add_argument("--onnx", type=Path, required=True, help="output .onnx file")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset version (default: 18)")
     p.set_defaults(func=run)
@@ -43,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
     except ExportError as exc:
         raise UserError(str(exc)) from None
     checked = "x".join(str(d) for d in report.checked_shape[2:][::-1])
-    check = (f"onnxruntime matches PyTorch at {checked} (max abs error {report.max_abs_error:.1e})"
-             if report.max_abs_error is not None else "not checked: onnxruntime is not installed")
+    check = (
+        f"onnxruntime matches PyTorch at {checked} (max abs error {report.max_abs_error:.1e})"
+        if report.max_abs_error is not None
+        else "not checked: onnxruntime is not installed"
+    )
     print(f"wrote {report.path} ({args.model}, {report.exporter} exporter); {check}")
     return 0

@@ -47,7 +47,5 @@ class ATDistiller(Distiller):
         terms = {}
         for pair in self.pairs:
             s, t = self.gather(student_feats, teacher_feats, *pair)
-            terms[self.key(pair)] = (
-                self.weight * (attention_map(s, self.p) - attention_map(t, self.p)).pow(2).mean()
-            )
+            terms[self.key(pair)] = self.weight * (attention_map(s, self.p) - attention_map(t, self.p)).pow(2).mean()
         return terms

@@ -190,8 +190,7 @@ class Distiller(nn.Module):
         s, t = at_least_float32(s), at_least_float32(t)
         if self.needs_adapters and s.shape[1] != t.shape[1]:
             raise ValueError(
-                f"{self.name}: {s_name!r} has {s.shape[1]} channels, {t_name!r} {t.shape[1]}, "
-                "unlike at construction"
+                f"{self.name}: {s_name!r} has {s.shape[1]} channels, {t_name!r} {t.shape[1]}, unlike at construction"
             )
         return s, resize_to(t, tuple(s.shape[-2:])) if resize else t
 

@@ -50,9 +50,7 @@ class ICDistiller(Distiller):
 
     def _patches(self, x: Tensor) -> list[Tensor]:
         return [
-            p
-            for rows in torch.tensor_split(x, self.grid, dim=-2)
-            for p in torch.tensor_split(rows, self.grid, dim=-1)
+            p for rows in torch.tensor_split(x, self.grid, dim=-2) for p in torch.tensor_split(rows, self.grid, dim=-1)
         ]
 
     def forward(
@@ -69,9 +67,6 @@ class ICDistiller(Distiller):
             s, t = self.gather(student_feats, teacher_feats, *pair)
             if min(s.shape[-2:]) < self.grid:
                 raise ValueError(f"ic: feature {pair[0]!r} of size {tuple(s.shape[-2:])} < grid {self.grid}")
-            losses = [
-                correlation_distance(ps, pt)
-                for ps, pt in zip(self._patches(s), self._patches(t), strict=True)
-            ]
+            losses = [correlation_distance(ps, pt) for ps, pt in zip(self._patches(s), self._patches(t), strict=True)]
             terms[self.key(pair)] = self.weight * torch.stack(losses).mean()
         return terms

@@ -42,9 +42,7 @@ class RefreshMemory:
         network: Network = "vgg19",
     ) -> None:
         if num_samples < 1 or len(patch_shape) != 2 or min(patch_shape) < 1:
-            raise ValueError(
-                f"need num_samples >= 1 and a (H, W) patch shape, got {num_samples}, {patch_shape}"
-            )
+            raise ValueError(f"need num_samples >= 1 and a (H, W) patch shape, got {num_samples}, {patch_shape}")
         self.num_samples = int(num_samples)
         self.patch_shape = (int(patch_shape[0]), int(patch_shape[1]))
         self.best_ssim_images = torch.zeros(self.num_samples, *self.patch_shape, dtype=torch.uint8)

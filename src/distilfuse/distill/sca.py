@@ -61,9 +61,7 @@ class SCADistiller(Distiller):
         super().__init__(student, teacher, pairs, weight)
         if not self.pairs:
             raise ValueError("sca: needs at least one feature pair")
-        alphas = (
-            [float(alpha)] * len(self.pairs) if isinstance(alpha, int | float) else [float(a) for a in alpha]
-        )
+        alphas = [float(alpha)] * len(self.pairs) if isinstance(alpha, int | float) else [float(a) for a in alpha]
         if len(alphas) != len(self.pairs) or not all(0.0 <= a <= 1.0 for a in alphas):
             raise ValueError(f"sca: alpha must be one value or one per pair, each in [0, 1]; got {alpha!r}")
         if not 0.0 <= beta <= 1.0:

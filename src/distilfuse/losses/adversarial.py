@@ -14,9 +14,7 @@ REAL_RANGE = (0.7, 1.2)
 FAKE_RANGE = (0.0, 0.3)
 
 
-def soft_labels_like(
-    score: Tensor, low: float, high: float, generator: torch.Generator | None = None
-) -> Tensor:
+def soft_labels_like(score: Tensor, low: float, high: float, generator: torch.Generator | None = None) -> Tensor:
     """Labels ~ U[low, high], one per sample, shaped to broadcast against ``score``."""
     if score.dim() == 0:
         raise ValueError("discriminator scores need a batch dimension")
@@ -43,9 +41,7 @@ def lsgan_d_loss(
     return ((real_score - real) ** 2).mean() + ((fake_score - fake) ** 2).mean()
 
 
-def lsgan_g_loss(
-    fake_score: Tensor, soft_labels: bool = True, generator: torch.Generator | None = None
-) -> Tensor:
+def lsgan_g_loss(fake_score: Tensor, soft_labels: bool = True, generator: torch.Generator | None = None) -> Tensor:
     """Generator loss mean((D(fused) - a)^2), a ~ U[0.7, 1.2] (one term of SCAKD eq. 6)."""
     target = _label(fake_score, True, soft_labels, generator)
     return ((fake_score - target) ** 2).mean()

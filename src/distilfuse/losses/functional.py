@@ -57,9 +57,7 @@ def laplacian4(x: Tensor) -> Tensor:
     return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), weight, groups=channels)
 
 
-def image_gradient(
-    x: Tensor, operator: GradientOperator = "sobel_magnitude", normalized: bool = True
-) -> Tensor:
+def image_gradient(x: Tensor, operator: GradientOperator = "sobel_magnitude", normalized: bool = True) -> Tensor:
     """The gradient field a loss compares: Sobel (gx, gy) stacked on channels, |Sobel|, or the Laplacian."""
     if operator == "sobel":
         return sobel_xy(x, normalized).flatten(1, 2)

@@ -39,9 +39,7 @@ class SCAKDContentLoss(TaskLoss):
     the gradient components and divided by H*W; the batch is averaged.
     """
 
-    def __init__(
-        self, weight: float = 1.0, xi: float = 5.0, gradient: GradientOperator = "laplacian"
-    ) -> None:
+    def __init__(self, weight: float = 1.0, xi: float = 5.0, gradient: GradientOperator = "laplacian") -> None:
         super().__init__(weight)
         self.xi = float(xi)
         self.gradient = gradient

@@ -142,9 +142,7 @@ class PyramidFeatures(nn.Module):
         gaussians = [x]
         for _ in range(max(self.levels)):
             if min(gaussians[-1].shape[-2:]) < 2:
-                raise ValueError(
-                    f"image {tuple(x.shape[-2:])} too small for pyramid level {max(self.levels)}"
-                )
+                raise ValueError(f"image {tuple(x.shape[-2:])} too small for pyramid level {max(self.levels)}")
             gaussians.append(kornia.geometry.transform.pyrdown(gaussians[-1], border_type="replicate"))
         out = []
         for level in self.levels:
@@ -214,7 +212,5 @@ class PerceptualLoss(TaskLoss):
             return feature_distance(f_fused, self.features(vis)).mean()
         f_ir, f_vis = self.features(ir), self.features(vis)
         if self.target == "max":
-            return feature_distance(
-                f_fused, [torch.maximum(a, b) for a, b in zip(f_ir, f_vis, strict=True)]
-            ).mean()
+            return feature_distance(f_fused, [torch.maximum(a, b) for a, b in zip(f_ir, f_vis, strict=True)]).mean()
         return 0.5 * (feature_distance(f_fused, f_ir) + feature_distance(f_fused, f_vis)).mean()

@@ -14,9 +14,7 @@ T = TypeVar("T")
 
 # §1.3: cdd = OpenCV BGR2GRAY on float32, tang = MATLAB rgb2gray (first row of inv(YIQ->RGB)).
 _OPENCV_WEIGHTS_BGR = np.array([0.114, 0.587, 0.299], dtype=np.float32)
-_MATLAB_WEIGHTS_RGB = np.linalg.inv(
-    np.array([[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.106, 1.703]])
-)[0]
+_MATLAB_WEIGHTS_RGB = np.linalg.inv(np.array([[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.106, 1.703]]))[0]
 
 
 def round_half_away(x: np.ndarray) -> np.ndarray:
@@ -25,9 +23,13 @@ def round_half_away(x: np.ndarray) -> np.ndarray:
 
 
 def grey_levels(x: np.ndarray, rounding: str) -> np.ndarray:
-    """Integer grey levels 0..255 (as intp) for the 256-bin histograms of EN and MI."""
-    rounded = np.rint(x) if rounding == "even" else round_half_away(x)
-    return np.clip(rounded, 0, 255).astype(np.intp)
+    """Integer grey levels 0..255 (as uint8) for the 256-bin histograms of EN and MI."""
+    levels = np.empty(x.shape, dtype=np.uint8)
+    for start in range(0, x.shape[0], 64):  # row blocks: no full-size float temporaries
+        rows = x[start : start + 64]
+        rounded = np.rint(rows) if rounding == "even" else round_half_away(rows)
+        levels[start : start + 64] = np.clip(rounded, 0, 255, out=rounded)
+    return levels
 
 
 def _as_numpy(img: Any, name: str) -> np.ndarray:
@@ -60,17 +62,17 @@ def to_grey(rgb: np.ndarray, conversion: str) -> np.ndarray:
     return np.clip(round_half_away(luma), 0, 255)
 
 
-def prepare_image(
-    img: Any, name: str, options: MetricOptions, data_range: float, quantize: bool
-) -> np.ndarray:
+def prepare_image(img: Any, name: str, options: MetricOptions, data_range: float, quantize: bool) -> np.ndarray:
     """A 2-D float64 grey image on the 0..255 scale (§1.2, §1.3)."""
     arr = _as_numpy(img, name)
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] != 3):
         raise ValueError(f"{name}: expected an (H, W) or (H, W, 3) image, got shape {arr.shape}")
     if min(arr.shape[:2]) < 3:
         raise ValueError(f"{name}: image of shape {arr.shape} is too small (at least 3x3)")
-    x = arr.astype(np.float64)
-    if not np.isfinite(x).all():
+    # No copy for float64 input: the metrics never write into their images (marked read-only below).
+    x = np.asarray(arr, dtype=np.float64)
+    # A finite sum proves every value finite without a full-size temporary.
+    if not np.isfinite(x.sum()) and not np.isfinite(x).all():
         raise ValueError(f"{name}: image contains NaN or infinite values")
     if data_range != 255:
         x = x * (255.0 / data_range)
@@ -78,6 +80,8 @@ def prepare_image(
         x = to_grey(x, options.gray_conversion)
     if quantize:
         x = np.clip(np.rint(x), 0, 255)
+    x = x.view()
+    x.flags.writeable = False
     return x
 
 
@@ -90,9 +94,7 @@ class Triplet:
 
     def __init__(self, fused: np.ndarray, ir: np.ndarray, vis: np.ndarray, options: MetricOptions) -> None:
         if not fused.shape == ir.shape == vis.shape:
-            raise ValueError(
-                f"image sizes differ: fused {fused.shape[:2]}, ir {ir.shape[:2]}, vis {vis.shape[:2]}"
-            )
+            raise ValueError(f"image sizes differ: fused {fused.shape[:2]}, ir {ir.shape[:2]}, vis {vis.shape[:2]}")
         self.images = {"F": fused, "A": ir, "B": vis}
         self.options = options
         self._cache: dict[tuple, Any] = {}

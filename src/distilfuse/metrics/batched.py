@@ -41,14 +41,8 @@ def _box_sum_valid(x: torch.Tensor, size: int) -> torch.Tensor:
     return r[..., size:, :] - r[..., :-size, :]
 
 
-def _correlate3x3(
-    padded: torch.Tensor, vertical: tuple[float, ...], horizontal: tuple[float, ...]
-) -> torch.Tensor:
-    rows = (
-        vertical[0] * padded[..., :-2, :]
-        + vertical[1] * padded[..., 1:-1, :]
-        + vertical[2] * padded[..., 2:, :]
-    )
+def _correlate3x3(padded: torch.Tensor, vertical: tuple[float, ...], horizontal: tuple[float, ...]) -> torch.Tensor:
+    rows = vertical[0] * padded[..., :-2, :] + vertical[1] * padded[..., 1:-1, :] + vertical[2] * padded[..., 2:, :]
     return horizontal[0] * rows[..., :-2] + horizontal[1] * rows[..., 1:-1] + horizontal[2] * rows[..., 2:]
 
 
@@ -133,9 +127,7 @@ def _scd(t: _Batch) -> torch.Tensor:
 
 
 def _mse_255(t: _Batch) -> torch.Tensor:
-    return t.cached(
-        "mse", lambda: 0.5 * ((t.A - t.F).pow(2).mean((-2, -1)) + (t.B - t.F).pow(2).mean((-2, -1)))
-    )
+    return t.cached("mse", lambda: 0.5 * ((t.A - t.F).pow(2).mean((-2, -1)) + (t.B - t.F).pow(2).mean((-2, -1))))
 
 
 def _mse(t: _Batch) -> torch.Tensor:
@@ -201,12 +193,7 @@ def _qabf(t: _Batch) -> torch.Tensor:
         g_x, a_x = _sobel(source)
         relative = torch.where(g_x > g_f, g_f / g_x, torch.where(g_x == g_f, g_f, g_x / g_f))
         orientation = 1 - (a_x - a_f).abs() / (np.pi / 2)
-        q = (
-            0.9994
-            / (1 + torch.exp(-15 * (relative - 0.5)))
-            * 0.9879
-            / (1 + torch.exp(-22 * (orientation - 0.8)))
-        )
+        q = 0.9994 / (1 + torch.exp(-15 * (relative - 0.5))) * 0.9879 / (1 + torch.exp(-22 * (orientation - 0.8)))
         num += (q * g_x).sum((-2, -1))
         den += g_x.sum((-2, -1))
     return num / den
@@ -278,16 +265,12 @@ BATCHED_METRICS: dict[str, Callable[[_Batch], torch.Tensor]] = {
 _OPENCV_GREY = (0.299, 0.587, 0.114)
 
 
-def _prepare(
-    x: torch.Tensor, name: str, opts: MetricOptions, data_range: float, quantize: bool
-) -> torch.Tensor:
+def _prepare(x: torch.Tensor, name: str, opts: MetricOptions, data_range: float, quantize: bool) -> torch.Tensor:
     """(B, 1, H, W), (B, 3, H, W) or (B, H, W) -> (B, H, W) float64 grey on 0..255."""
     if x.ndim == 3:
         x = x.unsqueeze(1)
     if x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(
-            f"{name}: expected a (B, 1, H, W) or (B, 3, H, W) tensor, got shape {tuple(x.shape)}"
-        )
+        raise ValueError(f"{name}: expected a (B, 1, H, W) or (B, 3, H, W) tensor, got shape {tuple(x.shape)}")
     x = x.detach().to(torch.float64) * (255.0 / data_range)
     if x.shape[1] == 3:
         # Same rules as the NumPy path (§1.3), colour channel by channel.
@@ -297,9 +280,7 @@ def _prepare(
             grey = torch.round(luma).to(torch.float64)
         else:
             weights = torch.linalg.inv(
-                torch.tensor(
-                    [[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.106, 1.703]], dtype=torch.float64
-                )
+                torch.tensor([[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.106, 1.703]], dtype=torch.float64)
             )[0].to(x.device)
             grey = torch.floor(torch.einsum("bchw,c->bhw", x, weights).clamp(0, 255) + 0.5).clamp(0, 255)
         equal = (x[:, 0] == x[:, 1]).all() and (x[:, 0] == x[:, 2]).all()
@@ -331,9 +312,7 @@ def compute_batch(
     opts = resolve_options(profile, options)
     if not fused.shape[0] == ir.shape[0] == vis.shape[0]:
         raise ValueError(f"batch sizes differ: fused {fused.shape[0]}, ir {ir.shape[0]}, vis {vis.shape[0]}")
-    images = [
-        _prepare(x, n, opts, data_range, quantize) for x, n in ((fused, "fused"), (ir, "ir"), (vis, "vis"))
-    ]
+    images = [_prepare(x, n, opts, data_range, quantize) for x, n in ((fused, "fused"), (ir, "ir"), (vis, "vis"))]
     if not images[0].shape == images[1].shape == images[2].shape:
         raise ValueError(f"image sizes differ: {[tuple(x.shape[-2:]) for x in images]}")
     batch = _Batch(*images, opts)

@@ -1,15 +1,16 @@
 """Feature mutual information, fast-FMI with 3x3 windows (§2.6): FMI_pixel, FMI_dct, FMI_w.
 
-The per-window MATLAB loop is vectorised over windows. The joint pdf of a window pair mixes a
-Frechet copula bound with the product of the marginals; the bound's mass lies on at most 17 cells,
-so the joint entropy is the closed-form entropy of the product part corrected on those cells
-instead of a sum over all 81 cells.
+The per-window MATLAB loop is vectorised over windows, in chunks. Everything that depends on one
+window only (pdf, CDF, spread, entropy) is computed once per window: F's windows serve both the A
+and the B pass. The joint pdf of a pair is built on its 81 cells at once: the copula bound H over
+all (i, j), its second difference, and the mix with the product of the marginals.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -19,8 +20,11 @@ from distilfuse.metrics._prep import Triplet
 
 WINDOW = 3
 CELLS = WINDOW * WINDOW
-CHUNK_WINDOWS = 4096  # keeps the (18, N) work arrays in cache
+# Windows per chunk: the (9, 9, N) joint-pdf work arrays then stay within the core's L2 cache.
+CHUNK_WINDOWS = 1024
 _INDEX = np.arange(1, CELLS + 1, dtype=np.float64)
+# Stand-in for 0 inside log2, so that 0 * log2(0) evaluates to 0 without a masked select.
+_TINY = np.finfo(np.float64).tiny
 
 
 def _unit_range(x: np.ndarray, axis: int | None = None) -> np.ndarray:
@@ -29,12 +33,6 @@ def _unit_range(x: np.ndarray, axis: int | None = None) -> np.ndarray:
     span = x.max(axis=axis, keepdims=axis is not None) - low
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(span > 0, (x - low) / span, 1.0)
-
-
-def _entropy_bits(p: np.ndarray) -> np.ndarray:
-    """Column-wise -sum p log2 p over p > 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return -np.where(p > 0, p * np.log2(p), 0.0).sum(axis=0)
 
 
 def _cumsum_rows(x: np.ndarray) -> np.ndarray:
@@ -46,76 +44,76 @@ def _cumsum_rows(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _copula_cells(cdf_f: np.ndarray, cdf_y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cells (row, col) and masses of the co-monotone coupling of two (9, N) CDFs.
+def _entropy_bits(p: np.ndarray, axis: int | tuple[int, ...], scratch: np.ndarray | None = None) -> np.ndarray:
+    """-sum p log2|p| over `axis`, terms with p = 0 counting 0 (`scratch`: work array shaped like p)."""
+    logs = np.abs(p, out=scratch)
+    np.maximum(logs, _TINY, out=logs)
+    np.log2(logs, out=logs)
+    logs *= p
+    return -logs.sum(axis=axis)
 
-    The merged, sorted CDF values (F first on ties) cut [0, 1] into 18 intervals; each interval's
-    mass lands on the cell given by the number of F and Y values below it. Returns (18, N) arrays;
-    off-grid and empty intervals have mass 0.
+
+class _Marginal(NamedTuple):
+    """Steps 4-6 and the entropy of normalised windows laid out as (9, N)."""
+
+    p: np.ndarray  # pdf
+    cdf: np.ndarray
+    dev: np.ndarray  # p - mean(p)
+    dev_sq: np.ndarray  # (N,) sum of dev^2
+    spread: np.ndarray  # (N,)
+    entropy: np.ndarray  # (N,) bits
+    cdf_sum: np.ndarray  # (N,)
+
+    def take(self, lanes: np.ndarray) -> _Marginal:
+        return _Marginal(*(field[..., lanes] for field in self))
+
+
+def _marginal(window: np.ndarray) -> _Marginal:
+    p = window / window.sum(axis=0)
+    cdf = _cumsum_rows(p)
+    dev = p - p.mean(axis=0)
+    # einsum, not `@`: numpy's own loop rather than a BLAS call that may wake its thread pool.
+    spread = np.sqrt(np.maximum(np.einsum("i,in->n", _INDEX**2, p) - np.einsum("i,in->n", _INDEX, p) ** 2, 0.0))
+    entropy = _entropy_bits(p, axis=0)
+    return _Marginal(p, cdf, dev, (dev * dev).sum(axis=0), spread, entropy, cdf.sum(axis=0))
+
+
+def _pair_scores(x: _Marginal, f: _Marginal, work: np.ndarray) -> np.ndarray:
+    """Fast-FMI scores 2*MI/(H_x + H_f) of normalised window pairs (steps 5-8).
+
+    `work` is a (3, 9, 9, N) scratch array, reused across chunks: fresh arrays of this size would
+    each be mapped from the system and page-faulted in again. Pairs that a shortcut decides are
+    scored too (their score is replaced later); 0/0 there must not warn.
     """
-    n = cdf_f.shape[1]
-    lanes = np.arange(n)
-    steps = np.arange(CELLS)[:, None]
-    y_below_f = (cdf_y[None, :, :] < cdf_f[:, None, :]).view(np.uint8)  # [i, j]: Y_j < F_i
-    flat_f = ((steps + y_below_f.sum(axis=1, dtype=np.uint8)) * n + lanes).ravel()
-    flat_y = ((steps + CELLS - y_below_f.sum(axis=0, dtype=np.uint8)) * n + lanes).ravel()
-    ends = np.empty((2 * CELLS, n))
-    ends.ravel()[flat_f] = cdf_f.ravel()
-    ends.ravel()[flat_y] = cdf_y.ravel()
-    from_f = np.zeros((2 * CELLS, n), dtype=np.int32)
-    from_f.ravel()[flat_f] = 1
-    mass = np.empty_like(ends)
-    mass[0] = ends[0]
-    np.subtract(ends[1:], ends[:-1], out=mass[1:])
-    rows = _cumsum_rows(from_f) - from_f
-    cols = np.arange(2 * CELLS)[:, None] - rows
-    on_grid = (rows < CELLS) & (cols < CELLS) & (mass > 0)
-    return np.minimum(rows, CELLS - 1), np.minimum(cols, CELLS - 1), np.where(on_grid, mass, 0.0)
-
-
-def _pair_scores(x: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """Fast-FMI score 2*MI/(H_x + H_f) of normalised window pairs laid out as (9, N) (steps 4-8)."""
-    p_x, p_f = x / x.sum(axis=0), f / f.sum(axis=0)
-    cdf_x, cdf_f = _cumsum_rows(p_x), _cumsum_rows(p_f)
-    dev_x, dev_f = p_x - p_x.mean(axis=0), p_f - p_f.mean(axis=0)
-    num = (dev_x * dev_f).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.where(
-            num == 0, 0.0, num / np.sqrt((dev_x * dev_x).sum(axis=0) * (dev_f * dev_f).sum(axis=0))
-        )
-    spread_x = np.sqrt(np.maximum(_INDEX**2 @ p_x - (_INDEX @ p_x) ** 2, 0.0))
-    spread_f = np.sqrt(np.maximum(_INDEX**2 @ p_f - (_INDEX @ p_f) ** 2, 0.0))
+        return _copula_scores(x, f, *work[:, :, :, : x.p.shape[1]])
 
-    # Copula bound: co-monotone for c >= 0; counter-monotone for c < 0, i.e. co-monotone with X's
-    # cells reversed.
-    positive = corr >= 0
-    cdf_y = np.where(positive, cdf_x, _cumsum_rows(p_x[::-1]))
-    rows, cols, mass = _copula_cells(cdf_f, cdf_y)
-    cols = np.where(positive, cols, CELLS - 1 - cols)
 
-    # k = c / (sum_ij (H_ij - C^f_i C^x_j) / (s_f s_x)); H_ij sums the mass of cells (<= i, <= j).
-    sum_h = (mass * (CELLS - rows) * (CELLS - cols)).sum(axis=0)
-    sum_product = cdf_f.sum(axis=0) * cdf_x.sum(axis=0)
-    degenerate = (corr == 0) | (spread_x == 0) | (spread_f == 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        k = np.where(degenerate, 0.0, corr * spread_f * spread_x / (sum_h - sum_product))
-
-    h_x, h_f = _entropy_bits(p_x), _entropy_bits(p_f)
-    # Joint entropy of P = k*ddH + (1-k) p_f p_x^T, summing -P log2|P| over P != 0: the product
-    # part in closed form, then the cells carrying copula mass recomputed exactly.
-    scale = 1 - k
-    lanes = np.arange(x.shape[1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_scale = np.where(scale != 0, np.log2(np.abs(scale)), 0.0)
-        h_joint = -scale * log_scale + scale * (h_f + h_x)
-        product = scale * np.take(p_f, rows * len(lanes) + lanes) * np.take(p_x, cols * len(lanes) + lanes)
-        cell = k * mass + product
-        exact = np.where(cell != 0, -cell * np.log2(np.abs(cell)), 0.0)
-        counted = np.where(product != 0, -product * np.log2(np.abs(product)), 0.0)
-    h_joint = h_joint + np.where(mass > 0, exact - counted, 0.0).sum(axis=0)
-    mi = h_x + h_f - h_joint
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where((mi == 0) | (h_x + h_f == 0), 0.0, 2 * mi / (h_x + h_f))
+def _copula_scores(x: _Marginal, f: _Marginal, bound: np.ndarray, mass: np.ndarray, joint: np.ndarray) -> np.ndarray:
+    num = (x.dev * f.dev).sum(axis=0)
+    corr = np.where(num == 0, 0.0, num / np.sqrt(x.dev_sq * f.dev_sq))
+    # H[i, j] = min(u, v) for c >= 0 and max(u + v - 1, 0) = u - min(u, 1 - v) for c < 0, with
+    # u = C^f_i and v = C^x_j; both cases as counter * u + sign * min(u, v'), without a select.
+    counter = (corr < 0).astype(np.float64)
+    cdf_x = np.where(corr < 0, 1.0 - x.cdf, x.cdf)
+    np.minimum(f.cdf[:, None, :], cdf_x[None, :, :], out=bound)
+    bound *= 1.0 - 2.0 * counter
+    bound += (counter * f.cdf)[:, None, :]
+    degenerate = (corr == 0) | (x.spread == 0) | (f.spread == 0)
+    k = np.where(degenerate, 0.0, corr * f.spread * x.spread / (bound.sum(axis=(0, 1)) - f.cdf_sum * x.cdf_sum))
+    # Joint pdf P = k * (second difference of H, with H = 0 before the first row and column)
+    #               + (1 - k) * p_f p_x^T.
+    mass[0] = bound[0]
+    np.subtract(bound[1:], bound[:-1], out=mass[1:])
+    joint[:, 0] = mass[:, 0]
+    np.subtract(mass[:, 1:], mass[:, :-1], out=joint[:, 1:])
+    joint *= k
+    np.multiply(((1 - k) * f.p)[:, None, :], x.p[None, :, :], out=bound)
+    joint += bound
+    h_sum = x.entropy + f.entropy
+    mi = h_sum - _entropy_bits(joint, axis=(0, 1), scratch=mass)
+    # k = 0 leaves the product of the marginals, whose MI is exactly 0.
+    return np.where((k == 0) | (mi == 0) | (h_sum == 0), 0.0, 2 * mi / h_sum)
 
 
 def _windows(feature: np.ndarray, first_row: int, stop_row: int) -> np.ndarray:
@@ -124,12 +122,18 @@ def _windows(feature: np.ndarray, first_row: int, stop_row: int) -> np.ndarray:
     return view.transpose(3, 2, 0, 1).reshape(CELLS, -1)
 
 
-def _score_where(decided: np.ndarray, x: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """Pair scores: 1 where a shortcut decided, otherwise computed on the normalised windows."""
-    scores = np.ones(x.shape[1])
+def _is_constant(x: np.ndarray) -> np.ndarray:
+    return x.min(axis=0) == x.max(axis=0)
+
+
+def _scores(decided: np.ndarray, x: np.ndarray, f: _Marginal, work: np.ndarray) -> np.ndarray:
+    """Pair scores of raw X-windows against F: 1 where a shortcut decided, otherwise steps 4-8."""
     todo = np.flatnonzero(~decided)
+    if todo.size > 0.75 * decided.size:  # selecting the few decided lanes out costs more than it saves
+        return np.where(decided, 1.0, _pair_scores(_marginal(_unit_range(x, axis=0)), f, work))
+    scores = np.ones(decided.size)
     if todo.size:
-        scores[todo] = _pair_scores(_unit_range(x[:, todo], axis=0), _unit_range(f[:, todo], axis=0))
+        scores[todo] = _pair_scores(_marginal(_unit_range(x[:, todo], axis=0)), f.take(todo), work)
     return scores
 
 
@@ -137,19 +141,20 @@ def fmi_from_features(feat_f: np.ndarray, feat_a: np.ndarray, feat_b: np.ndarray
     """Mean over all interior 3x3 windows of (s(A, F) + s(B, F)) / 2, with the reference pass order."""
     rows = feat_f.shape[0] - WINDOW + 1
     rows_per_chunk = max(1, CHUNK_WINDOWS // max(feat_f.shape[1] - WINDOW + 1, 1))
+    work = np.empty((3, CELLS, CELLS, rows_per_chunk * max(feat_f.shape[1] - WINDOW + 1, 1)))
     total, count = 0.0, 0
     for start in range(0, rows, rows_per_chunk):
         stop = min(start + rows_per_chunk, rows)
         f, a, b = (_windows(m, start, stop) for m in (feat_f, feat_a, feat_b))
-        f_constant = f.min(axis=0) == f.max(axis=0)
+        f_constant = _is_constant(f)
+        f_unit = _unit_range(f, axis=0)
+        # Both passes see F normalised (normalising twice changes nothing), so its marginal is shared.
+        f_marginal = _marginal(f_unit)
         # A pass: equal windows score 1 and leave F raw; otherwise F is normalised for the B pass.
         a_equal = (a == f).all(axis=0)
-        a_constant = a.min(axis=0) == a.max(axis=0)
-        s_a = _score_where(a_equal | (a_constant & f_constant), a, f)
-        f_seen_by_b = np.where(a_equal, f, _unit_range(f, axis=0))
-        b_equal = (b == f_seen_by_b).all(axis=0)
-        b_constant = b.min(axis=0) == b.max(axis=0)
-        s_b = _score_where(b_equal | (b_constant & f_constant), b, f)
+        s_a = _scores(a_equal | (_is_constant(a) & f_constant), a, f_marginal, work)
+        b_equal = (b == np.where(a_equal, f, f_unit)).all(axis=0)
+        s_b = _scores(b_equal | (_is_constant(b) & f_constant), b, f_marginal, work)
         total += float((s_a + s_b).sum()) / 2
         count += f.shape[1]
     return total / count
@@ -158,10 +163,7 @@ def fmi_from_features(feat_f: np.ndarray, feat_a: np.ndarray, feat_b: np.ndarray
 def edge_map(x: np.ndarray) -> np.ndarray:
     """Binary Sobel edges, threshold 4*mean(s^2), simple thinning (Octave's edge 'sobel')."""
     kernel = np.array([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]]) / 8
-    strength = (
-        ndimage.correlate(x, kernel, mode="nearest") ** 2
-        + ndimage.correlate(x, kernel.T, mode="nearest") ** 2
-    )
+    strength = ndimage.correlate(x, kernel, mode="nearest") ** 2 + ndimage.correlate(x, kernel.T, mode="nearest") ** 2
     strength[strength <= 4 * strength.mean()] = 0.0
     padded = np.pad(strength, 1)
     centre = padded[1:-1, 1:-1]
@@ -204,24 +206,24 @@ def wavelet_mosaic(x: np.ndarray, wavelet) -> np.ndarray:
     return _unit_range(np.block([[approx, horiz], [vert, diag]]))
 
 
-def _fmi(t: Triplet, feature_name: str, feature) -> float:
-    feats = [t.per_image(feature_name, role, feature) for role in ("F", "A", "B")]
-    return fmi_from_features(*feats)
+def _fmi(t: Triplet, feature) -> float:
+    # Not cached: no other metric uses these full-size feature maps.
+    return fmi_from_features(*(feature(x) for x in (t.F, t.A, t.B)))
 
 
 def fmi_pixel(t: Triplet) -> float:
     """FMI_pixel: raw pixels (cdd) or the binary edge map (tang)."""
     if t.options.fmi_pixel_feature == "edge":
-        return _fmi(t, "fmi_edge", edge_map)
-    return _fmi(t, "fmi_pixel", lambda x: x)
+        return _fmi(t, edge_map)
+    return _fmi(t, lambda x: x)
 
 
 def fmi_dct(t: Triplet) -> float:
     """FMI_dct: orthonormal 2-D DCT-II of the whole image."""
-    return _fmi(t, "fmi_dct", lambda x: fft.dctn(x, type=2, norm="ortho"))
+    return _fmi(t, lambda x: fft.dctn(x, type=2, norm="ortho"))
 
 
 def fmi_wavelet(t: Triplet) -> float:
     """FMI_w: one-level discrete Meyer mosaic (PyWavelets 62 taps, or a user-supplied 102-tap filter)."""
     wavelet = _dmey_wavelet(t.options.fmi_dmey_filter, t.options.fmi_wavelet)
-    return _fmi(t, "fmi_w", lambda x: wavelet_mosaic(x, wavelet))
+    return _fmi(t, lambda x: wavelet_mosaic(x, wavelet))

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from distilfuse.metrics._filters import (
     box_sum_valid,
     correlate3x3,
-    filter_same,
     filter_valid,
     gaussian_kernel,
     halve,
+    local_moments,
+    row_strips,
 )
 from distilfuse.metrics._prep import Triplet
 
 K1, K2 = 0.01, 0.03
 GAUSS_11 = gaussian_kernel(11, 1.5)
+BOX_7 = np.ones(7)
 MSSSIM_WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
 EPS = np.finfo(np.float64).eps
 
@@ -35,42 +39,74 @@ def _ssim_maps(means, squares, cross, c1: float, c2: float, correction: float = 
     return luminance * cs, cs
 
 
-def _triplet_stack(t: Triplet) -> np.ndarray:
-    return t.cached(("stack",), lambda: np.stack([t.A, t.B, t.F]))
+def _mean_ssim(
+    images: Sequence[np.ndarray],
+    kernel: np.ndarray,
+    c1: float,
+    c2: float,
+    normalise: float = 1.0,
+    correction: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-source means of the SSIM and contrast-structure maps over the 'valid' windows, by strips.
+
+    `normalise` divides the filtered moments (the window size for box sums).
+    """
+    ssim_sum, cs_sum, count = np.zeros(2), np.zeros(2), 0
+    for moments in local_moments(images, kernel):
+        if normalise != 1.0:
+            moments = tuple(m / normalise for m in moments)
+        ssim_map, cs_map = _ssim_maps(*moments, c1, c2, correction)
+        ssim_sum += ssim_map.sum(axis=(1, 2))
+        cs_sum += cs_map.sum(axis=(1, 2))
+        count += ssim_map[0].size
+    return ssim_sum / count, cs_sum / count
 
 
 def ssim(t: Triplet) -> float:
     """SSIM: skimage-0.19 sum ssim(F,A) + ssim(F,B) (cdd) or MATLAB-default mean (tang)."""
-    stack = _triplet_stack(t)
     if t.options.ssim_mode == "cdd":
         window = 7
         # The skimage map is cropped by 3 pixels, i.e. exactly the 'valid' 7x7 windows.
-        moments = _moments(stack, lambda x: box_sum_valid(x, window) / window**2)
         c1, c2 = (K1 * t.options.ssim_data_range) ** 2, (K2 * t.options.ssim_data_range) ** 2
-        maps, _ = _ssim_maps(*moments, c1, c2, correction=window**2 / (window**2 - 1))
-        return float(maps.mean(axis=(1, 2)).sum())
-    moments = _moments(stack, lambda x: filter_same(x, GAUSS_11, mode="nearest"))
-    maps, _ = _ssim_maps(*moments, K1**2, K2**2)  # MATLAB's default dynamic range L = 1
-    return float(maps.mean(axis=(1, 2)).mean())
+        per_source, _ = _mean_ssim(
+            (t.A, t.B, t.F), BOX_7, c1, c2, normalise=window**2, correction=window**2 / (window**2 - 1)
+        )
+        return float(per_source.sum())
+    half = len(GAUSS_11) // 2
+    padded = [np.pad(x, half, mode="edge") for x in (t.A, t.B, t.F)]  # 'same' with replicate borders
+    per_source, _ = _mean_ssim(padded, GAUSS_11, K1**2, K2**2)  # MATLAB's default dynamic range L = 1
+    return float(per_source.mean())
 
 
 def _ms_ssim_wang(t: Triplet) -> float:
     if min(t.F.shape) <= 160:
         return float("nan")  # the fifth scale would be smaller than the 11x11 window
     c1, c2 = (K1 * 255) ** 2, (K2 * 255) ** 2
-    stack = _triplet_stack(t)
+    images = (t.A, t.B, t.F)
     per_source = np.ones(2)
     for scale, weight in enumerate(MSSSIM_WEIGHTS):
         if scale:
-            stack = halve(stack)
-        ssim_map, cs_map = _ssim_maps(*_moments(stack, lambda x: filter_valid(x, GAUSS_11)), c1, c2)
-        term = ssim_map if scale == len(MSSSIM_WEIGHTS) - 1 else cs_map
-        per_source *= np.maximum(term.mean(axis=(1, 2)), 0.0) ** weight
+            images = tuple(halve(x) for x in images)
+        ssim_mean, cs_mean = _mean_ssim(images, GAUSS_11, c1, c2)
+        term = ssim_mean if scale == len(MSSSIM_WEIGHTS) - 1 else cs_mean
+        per_source *= np.maximum(term, 0.0) ** weight
     return float(per_source.mean())
 
 
-def _mef_ssim_level(stack: np.ndarray) -> float:
-    """One level of Ma et al.'s MEF-SSIM for the sequence (A, B) against F, vectorised over patches."""
+def _mef_ssim_level(images: tuple[np.ndarray, ...]) -> float:
+    """One level of Ma et al.'s MEF-SSIM for the sequence (A, B) against F: mean of the patch scores."""
+    window = 11
+    total, count = 0.0, 0
+    for strip in row_strips(images[0].shape[0] - window + 1):
+        rows = slice(strip.start, strip.stop + window - 1)
+        scores = _mef_ssim_scores(np.stack([x[rows] for x in images]))
+        total += scores.sum()
+        count += scores.size
+    return total / count
+
+
+def _mef_ssim_scores(stack: np.ndarray) -> np.ndarray:
+    """MEF-SSIM scores of every 11x11 patch of a (3, h, w) stack (A, B, F), vectorised over patches."""
     window, n = 11, 121
     sources = stack[:2]
     # Box moments as sums (exact for integer data): n * ||x - mu||^2 = n*S2 - S1^2.
@@ -90,9 +126,7 @@ def _mef_ssim_level(stack: np.ndarray) -> float:
     coef = weights / strength
     cov_ab = (n * s_ab - s1[0] * s1[1]) / n
     r_norm = np.sqrt(
-        np.maximum(
-            coef[0] ** 2 * centred_sq[0] + coef[1] ** 2 * centred_sq[1] + 2 * coef[0] * coef[1] * cov_ab, 0.0
-        )
+        np.maximum(coef[0] ** 2 * centred_sq[0] + coef[1] ** 2 * centred_sq[1] + 2 * coef[0] * coef[1] * cov_ab, 0.0)
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         rescale = np.where(r_norm > 0, strength.max(axis=0) / r_norm, 1.0)
@@ -104,19 +138,19 @@ def _mef_ssim_level(stack: np.ndarray) -> float:
     var_r = coef[0] ** 2 * var[0] + coef[1] ** 2 * var[1] + 2 * coef[0] * coef[1] * g_cov_ab
     cov_r_f = coef[0] * cov_src_f[0] + coef[1] * cov_src_f[1]
     c = (K2 * 255) ** 2
-    return float(((2 * cov_r_f + c) / (var_r + var[2] + c)).mean())
+    return (2 * cov_r_f + c) / (var_r + var[2] + c)
 
 
 def _ms_ssim_mef(t: Triplet) -> float:
     if min(t.F.shape) / 4 < 11:
         return float("nan")
     weights = MSSSIM_WEIGHTS[:3] / MSSSIM_WEIGHTS[:3].sum()
-    stack = _triplet_stack(t)
+    images = (t.A, t.B, t.F)
     result = 1.0
     for level, weight in enumerate(weights):
         if level:
-            stack = halve(stack)
-        result *= max(_mef_ssim_level(stack), 0.0) ** weight
+            images = tuple(halve(x) for x in images)
+        result *= max(_mef_ssim_level(images), 0.0) ** weight
     return result
 
 

@@ -48,9 +48,7 @@ def harris_response(x: Tensor, k: float = 0.04) -> Tensor:
     """
     _check_feature_map(x)
     b, c, h, w = x.shape
-    sobel_x = torch.tensor(
-        [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=x.dtype, device=x.device
-    )
+    sobel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=x.dtype, device=x.device)
     sobel = torch.stack([sobel_x, sobel_x.t()]).unsqueeze(1) * SOBEL_SCALE  # (2,1,3,3): d/dx, d/dy
     planes = x.reshape(b * c, 1, h, w)
     grads = F.conv2d(F.pad(planes, (1, 1, 1, 1), mode="reflect"), sobel)

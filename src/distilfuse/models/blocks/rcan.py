@@ -53,9 +53,7 @@ class ResidualGroup(nn.Module):
 
     def __init__(self, channels: int, n_blocks: int, reduction: int = 16) -> None:
         super().__init__()
-        blocks: list[nn.Module] = [
-            ResidualChannelAttentionBlock(channels, reduction) for _ in range(n_blocks)
-        ]
+        blocks: list[nn.Module] = [ResidualChannelAttentionBlock(channels, reduction) for _ in range(n_blocks)]
         self.body = nn.Sequential(*blocks, default_conv(channels, channels))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -15,9 +15,7 @@ class ResidualDenseBlock(nn.Module):
     def __init__(self, channels: int, growth: int, n_layers: int, padding_mode: str = "zeros") -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            nn.Sequential(
-                nn.Conv2d(channels + i * growth, growth, 3, padding=1, padding_mode=padding_mode), nn.ReLU()
-            )
+            nn.Sequential(nn.Conv2d(channels + i * growth, growth, 3, padding=1, padding_mode=padding_mode), nn.ReLU())
             for i in range(n_layers)
         )
         self.fuse = nn.Conv2d(channels + n_layers * growth, channels, 1)

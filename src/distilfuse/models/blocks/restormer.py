@@ -107,9 +107,7 @@ class GDFN(nn.Module):
 class TransformerBlock(nn.Module):
     """Restormer block: x + MDTA(LN x), then + GDFN(LN x), with channel LayerNorms ("WithBias")."""
 
-    def __init__(
-        self, dim: int, num_heads: int, ffn_expansion_factor: float = 2.66, bias: bool = False
-    ) -> None:
+    def __init__(self, dim: int, num_heads: int, ffn_expansion_factor: float = 2.66, bias: bool = False) -> None:
         super().__init__()
         self.norm1 = ChannelLayerNorm(dim)
         self.attn = MDTA(dim, num_heads, bias)
@@ -137,9 +135,7 @@ class LiteTransformerBlock(nn.Module):
         self.norm1 = ChannelLayerNorm(dim)
         self.attn = LiteAttention(dim, num_heads, qkv_bias)
         self.norm2 = ChannelLayerNorm(dim)
-        self.mlp = GDFN(
-            dim, ffn_expansion_factor, bias=False, dw_groups_per_hidden=1, padding_mode=mlp_padding_mode
-        )
+        self.mlp = GDFN(dim, ffn_expansion_factor, bias=False, dw_groups_per_hidden=1, padding_mode=mlp_padding_mode)
 
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.attn(self.norm1(x))

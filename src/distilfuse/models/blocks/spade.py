@@ -12,9 +12,7 @@ class SPADE(nn.Module):
     and beta, as in the SPADE paper). ``s`` is resized (nearest) to x's size when they differ.
     """
 
-    def __init__(
-        self, channels: int, cond_channels: int = 1, hidden: int = 128, padding_mode: str = "zeros"
-    ) -> None:
+    def __init__(self, channels: int, cond_channels: int = 1, hidden: int = 128, padding_mode: str = "zeros") -> None:
         super().__init__()
         self.norm = nn.InstanceNorm2d(channels, affine=False)
         self.shared = nn.Sequential(

@@ -53,9 +53,7 @@ class DualFrequencyAttention(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            ResidualChannelAttentionBlock(channels), ResidualChannelAttentionBlock(channels)
-        )
+        self.body = nn.Sequential(ResidualChannelAttentionBlock(channels), ResidualChannelAttentionBlock(channels))
         self.conv1 = default_conv(channels, channels, bias=False)
         self.conv2 = default_conv(channels, channels, bias=False)
         self.conv3 = default_conv(channels, channels, bias=False)

@@ -65,8 +65,6 @@ class HKDTeacher(FusionModel):
 
     def fuse_raw(self, ir: Tensor, vis: Tensor) -> Tensor:
         shallow_ir, shallow_vis = self.conv1(ir), self.conv1(vis)
-        fused = self.fuse_encodings(
-            self.ir_encoding(self.DB1(shallow_ir)), self.vis_encoding(self.DB1(shallow_vis))
-        )
+        fused = self.fuse_encodings(self.ir_encoding(self.DB1(shallow_ir)), self.vis_encoding(self.DB1(shallow_vis)))
         decoded = self.conv4(self.conv3(self.conv2(fused)))
         return self.conv5(self.out_fe(self.fuse_skip(shallow_ir, shallow_vis) + decoded))
