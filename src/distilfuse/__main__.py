@@ -1,3 +1,3 @@
-from distilfuse.cli.main import main
+from distilfuse.cli.main import console
 
-raise SystemExit(main())
+console()

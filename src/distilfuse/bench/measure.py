@@ -34,6 +34,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from distilfuse.allocator import allocator_in_use
+
 
 @dataclass(frozen=True)
 class FlopCount:
@@ -191,6 +193,7 @@ def machine_info(device: torch.device) -> dict[str, str]:
         "cpu": cpu_model_name(),
         "cores": str(os.cpu_count()),
         "torch threads": str(torch.get_num_threads()),
+        "allocator": allocator_in_use(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "os": f"{platform.system()} {platform.release()}",

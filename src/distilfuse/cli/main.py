@@ -16,13 +16,16 @@ class UserError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     from distilfuse import __version__
+    from distilfuse.allocator import allocator_in_use
 
     parser = argparse.ArgumentParser(
         prog="distilfuse",
         description="Infrared-visible image fusion by knowledge distillation.",
         epilog="Run 'distilfuse COMMAND --help' for the options of a command.",
     )
-    parser.add_argument("--version", action="version", version=f"distilfuse {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"distilfuse {__version__} (allocator: {allocator_in_use()})"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         try:
@@ -47,5 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
+def console() -> None:
+    """The installed `distilfuse` command (and `python -m distilfuse`): mimalloc first, then main."""
+    from distilfuse.allocator import reexec_with_mimalloc
+
+    reexec_with_mimalloc(sys.argv[1:])
     raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    console()
