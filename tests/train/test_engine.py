@@ -1,0 +1,191 @@
+"""The training engine on synthetic data: outputs, exact resume, teacher cache, strategies, AMP, CLI."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from distilfuse.models import create
+from distilfuse.train import Trainer, train
+from distilfuse.train.teacher_cache import OUTPUT_KEY
+from tests.train.conftest import (
+    MMDR_DISTILL,
+    RESUME_CASES,
+    assert_same_state,
+    require_models,
+    state_of,
+    tiny_config,
+)
+
+
+@pytest.fixture(autouse=True)
+def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISTILFUSE_RUNS", str(tmp_path / "runs"))
+
+
+def test_plain_run_writes_checkpoints_logs_and_weights(tmp_path: Path, synthetic_root: Path) -> None:
+    summary = train(tiny_config(tmp_path, synthetic_root), tmp_path / "run")
+    run = tmp_path / "run"
+    for name in (
+        "last.pt",
+        "best.pt",
+        "last.safetensors",
+        "best.safetensors",
+        "log.csv",
+        "steps.csv",
+        "log.json",
+        "curves.png",
+    ):
+        assert (run / name).is_file(), name
+    log = json.loads((run / "log.json").read_text())
+    assert [row["epoch"] for row in log["epochs"]] == [1, 2]
+    assert {"loss", "max_intensity", "max_gradient", "seconds", "peak_memory_mb", "val_Qabf"} <= log["epochs"][0].keys()
+    assert summary["global_step"] == log["global_step"] == 10 and summary["best"]["metric"] == "Qabf"
+    model = create("mmdr-mini", weights=run / "best.safetensors")  # strict load into the registered model
+    assert torch.isfinite(model(torch.rand(1, 1, 20, 20), torch.rand(1, 1, 20, 20))).all()
+    assert not any(p.name.startswith(".") for p in run.iterdir()), "temporary files left behind"
+
+
+@pytest.mark.parametrize("case", RESUME_CASES, ids=list(RESUME_CASES))
+def test_resume_mid_epoch_is_bit_identical(case: str, tmp_path: Path, synthetic_root: Path) -> None:
+    if case == "adversarial":
+        require_models("scakd-discriminator")
+    cfg = tiny_config(tmp_path, synthetic_root, **copy.deepcopy(RESUME_CASES[case]))
+    train(cfg, tmp_path / "straight")
+    interrupted = copy.deepcopy(cfg)
+    interrupted["train"]["max_steps"] = 2  # stops inside epoch 1, writing last.pt as an interruption would
+    assert train(interrupted, tmp_path / "resumed")["stopped_early"]
+    summary = train(cfg, tmp_path / "resumed", resume=True)
+    assert not summary["stopped_early"]
+    assert_same_state(state_of(tmp_path / "straight"), state_of(tmp_path / "resumed"))
+    straight = json.loads((tmp_path / "straight" / "log.json").read_text())["epochs"]
+    resumed = json.loads((tmp_path / "resumed" / "log.json").read_text())["epochs"]
+    drop = {"seconds", "peak_memory_mb"}
+    assert [{k: v for k, v in r.items() if k not in drop} for r in straight] == [
+        {k: v for k, v in r.items() if k not in drop} for r in resumed
+    ]
+
+
+def test_resume_refuses_a_changed_recipe(tmp_path: Path, synthetic_root: Path) -> None:
+    cfg = tiny_config(tmp_path, synthetic_root, train={"max_steps": 1})
+    train(cfg, tmp_path / "run")
+    cfg["data"]["patch"] = 16
+    with pytest.raises(ValueError, match="differs .* in data"):
+        train(cfg, tmp_path / "run", resume=True)
+
+
+def test_teacher_cache_is_built_once_and_matches_the_teacher(tmp_path: Path, synthetic_root: Path) -> None:
+    cfg = tiny_config(
+        tmp_path, synthetic_root, **copy.deepcopy(MMDR_DISTILL), data={"flips": False}, train={"max_steps": 1}
+    )
+    trainer = Trainer(cfg, tmp_path / "a")
+    cache = trainer.caches[1]
+    entries = list((tmp_path / "cache").iterdir())
+    assert len(entries) == 1 and sorted(cache.names) == ["feat11", OUTPUT_KEY]
+    ir, vis = trainer.pool.crop(3)
+    with torch.no_grad():
+        live = trainer.teacher(torch.from_numpy(ir)[None, None], torch.from_numpy(vis)[None, None], raw=True)
+    np.testing.assert_allclose(cache.get(3)[OUTPUT_KEY].astype(np.float32), live[0].numpy(), atol=2e-3)
+    stamp = entries[0].stat().st_mtime_ns
+    Trainer(cfg, tmp_path / "b")  # same teacher, data and patches: the cache is reused
+    assert list((tmp_path / "cache").iterdir()) == entries and entries[0].stat().st_mtime_ns == stamp
+    cfg["data"]["patch"] = 16
+    Trainer(cfg, tmp_path / "c")
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def test_student_layer_inherits_the_teachers(tmp_path: Path, synthetic_root: Path) -> None:
+    teacher_path = tmp_path / "teacher.safetensors"
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    save_file(create("mmdr-teacher", weights=None).state_dict(), str(teacher_path))
+    cfg = tiny_config(
+        tmp_path,
+        synthetic_root,
+        teacher={"name": "mmdr-teacher", "weights": str(teacher_path)},
+        student={"name": "mmdr-mini", "init_from_teacher": {"conv2": "conv00"}},
+    )
+    trainer = Trainer(cfg, tmp_path / "run")
+    for ours, theirs in zip(trainer.student.conv2.parameters(), trainer.teacher.conv00.parameters(), strict=True):
+        assert torch.equal(ours, theirs)
+
+
+@pytest.fixture
+def restore_determinism():
+    before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    yield
+    torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+def test_bf16_autocast_and_deterministic_mode(tmp_path: Path, synthetic_root: Path, restore_determinism) -> None:
+    cfg = tiny_config(tmp_path, synthetic_root, train={"amp": "bf16", "deterministic": True, "epochs": 1})
+    train(cfg, tmp_path / "run")
+    assert torch.are_deterministic_algorithms_enabled()
+    assert all(torch.isfinite(v).all() for v in state_of(tmp_path / "run").values())
+
+
+def test_autoencoder_strategy_reconstructs(tmp_path: Path, synthetic_root: Path) -> None:
+    require_models("hkd-teacher")
+    cfg = tiny_config(
+        tmp_path,
+        synthetic_root,
+        student={"name": "hkd-teacher"},
+        strategy={"name": "autoencoder"},
+        losses=[{"type": "hkd_teacher", "weight": 1.0, "mu": 1.0, "perceptual": False}],
+        train={"epochs": 1, "max_steps": 2},
+    )
+    assert train(cfg, tmp_path / "run")["global_step"] == 2
+
+
+def test_two_stage_sr_switches_phase_and_optimizer(tmp_path: Path, synthetic_root: Path) -> None:
+    require_models("hkd-student-x2", "hkd-teacher")
+    cfg = tiny_config(
+        tmp_path,
+        synthetic_root,
+        student={"name": "hkd-student-x2"},
+        teacher={"name": "hkd-teacher", "weights": None},
+        losses=[],
+        distillers=[{"type": "hkd", "pairs": [["sr_uper_fe", "x2"], ["sr_feature", "out_fe"]]}],
+        strategy={
+            "name": "two_stage_sr",
+            "scale": 2,
+            "fusion_epochs": 1,
+            "fusion_module": "fusion",
+            "fusion_distillers": [
+                {"name": "hkd_fusion", "type": "hkd", "stage": "fusion", "fusion_pair": ["fusion_feature", "out_fe"]}
+            ],
+        },
+        data={"patch": 16, "patches_per_image": 1, "batch": 2, "val_pairs": 0},
+        optimizer={"lr": 1e-4},
+    )
+    trainer = Trainer(cfg, tmp_path / "run")
+    sr_before = {k: v.clone() for k, v in trainer.student.sr.state_dict().items()}
+    trainer.cfg["train"]["max_steps"] = 1
+    trainer.fit()
+    assert trainer.phase.name == "fusion"  # stage 1 trains the fusion part alone
+    assert all(torch.equal(v, trainer.student.sr.state_dict()[k]) for k, v in sr_before.items())
+    assert set(trainer.caches) == {1, 2}  # teacher on LR inputs (stage 1) and on HR patches (stage 2)
+    cfg["train"]["max_steps"] = None
+    train(cfg, tmp_path / "run", resume=True)
+    rows = json.loads((tmp_path / "run" / "log.json").read_text())["epochs"]
+    assert [r["phase"] for r in rows] == ["fusion", "sr"]
+    assert "hkd_fusion/hkd:fusion:fusion_feature/out_fe" in rows[0] and "hkd:label" in rows[1]
+
+
+def test_cli_trains_and_resumes(tmp_path: Path, synthetic_root: Path, capsys: pytest.CaptureFixture) -> None:
+    from distilfuse.cli.main import main
+
+    recipe = Path(__file__).resolve().parents[2] / "configs" / "default_mmdr_mini.yaml"
+    data = f"data.sources=[{{root: {synthetic_root}}}]"
+    flags = ["--smoke", "--quiet", "--out", str(tmp_path / "cli")]
+    assert main(["train", str(recipe), data, "train.max_steps=2", *flags]) == 0
+    assert main(["train", str(recipe), data, *flags, "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "resumed" in out and "best Qabf" in out
+    assert main(["train", str(recipe), "train.amp=fp8"]) == 2
