@@ -28,13 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"distilfuse.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"distilfuse.cli.{name}":
-                raise
-            continue  # a sub-command whose module is not part of this build
-        module.register(sub)
+        importlib.import_module(f"distilfuse.cli.{name}").register(sub)
     return parser
 
 

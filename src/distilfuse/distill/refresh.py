@@ -58,6 +58,16 @@ class RefreshMemory:
             self.nbytes / 1e6,
         )
 
+    STATE = ("best_ssim_images", "best_gmsd_images", "best_ssim", "best_gmsd")
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """The per-sample memory (what a checkpoint must keep to resume exactly)."""
+        return {name: getattr(self, name).clone() for name in self.STATE}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        for name in self.STATE:
+            getattr(self, name).copy_(state[name])
+
     @property
     def bytes_per_sample(self) -> int:
         h, w = self.patch_shape
@@ -65,8 +75,7 @@ class RefreshMemory:
 
     @property
     def nbytes(self) -> int:
-        tensors = (self.best_ssim_images, self.best_gmsd_images, self.best_ssim, self.best_gmsd)
-        return sum(t.numel() * t.element_size() for t in tensors)
+        return sum(t.numel() * t.element_size() for t in self.state_dict().values())
 
     def _check(self, indices: Tensor, outputs: Tensor) -> Tensor:
         indices = torch.as_tensor(indices).detach().long().cpu().flatten()

@@ -152,6 +152,9 @@ class PyramidFeatures(nn.Module):
         return out
 
 
+_SUBSTITUTES_ANNOUNCED: set[tuple[str, tuple[str, ...]]] = set()  # one log line per substitute per process
+
+
 def build_feature_extractor(
     network: Network = "vgg19", layers: Sequence[str] | None = None, weights: str | Path | None = None
 ) -> nn.Module:
@@ -162,6 +165,9 @@ def build_feature_extractor(
     if weights is not None:
         return VGGFeatures(network, layers, weights)
     features = PyramidFeatures(network, layers)
+    if (network, layers) in _SUBSTITUTES_ANNOUNCED:
+        return features
+    _SUBSTITUTES_ANNOUNCED.add((network, layers))
     log.warning(
         "perceptual loss: no %s weights file given, using the Laplacian-pyramid substitute for %s "
         "(pass weights=PATH to a torchvision-style VGG state dict for the paper's loss)",

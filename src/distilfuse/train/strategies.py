@@ -233,8 +233,6 @@ class DynamicRefreshStrategy(Strategy):
     `network`).
     """
 
-    MEMORY_TENSORS = ("best_ssim_images", "best_gmsd_images", "best_ssim", "best_gmsd")
-
     def __init__(self, trainer: Trainer, spec: dict[str, Any]) -> None:
         super().__init__(trainer, spec)
         from distilfuse.distill.refresh import RefreshMemory
@@ -258,8 +256,7 @@ class DynamicRefreshStrategy(Strategy):
         return terms, {}
 
     def local_state_dict(self) -> dict[str, Any]:
-        return {name: getattr(self.memory, name).clone() for name in self.MEMORY_TENSORS}
+        return self.memory.state_dict()
 
     def load_local_state_dict(self, state: dict[str, Any]) -> None:
-        for name in self.MEMORY_TENSORS:
-            getattr(self.memory, name).copy_(state[name])
+        self.memory.load_state_dict(state)
