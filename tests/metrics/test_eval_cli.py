@@ -136,6 +136,25 @@ def test_methods_mode_marks_best_per_column(folders, tmp_path, capsys) -> None:
     assert {r["method"] for r in rows} == {"good", "dark"}
 
 
+def test_methods_equal_to_the_shown_precision_are_all_marked_best(folders, tmp_path, capsys) -> None:
+    import shutil
+
+    twin = tmp_path / "twin"
+    shutil.copytree(folders["good"], twin)
+    args = ["--methods", str(folders["good"]), str(twin), str(folders["dark"])]
+    code = run_eval(
+        *args, "--ir", str(folders["ir"]), "--vis", str(folders["vis"]), "--metrics", "SD", "--out", str(tmp_path / "t")
+    )
+    assert code == 0
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[3].strip()
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("| ")
+    }
+    assert rows["good"] == rows["twin"]
+    assert rows["good"].startswith("**") != rows["dark"].startswith("**")
+
+
 def test_stretch_expands_the_fused_range(folders, tmp_path) -> None:
     base = [
         "--fused",

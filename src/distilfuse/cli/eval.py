@@ -156,7 +156,13 @@ def _markdown_table(means: dict[str, dict[str, float]], counts: dict[str, int], 
     lines = [header, "|---|---:|" + "---:|" * len(names)]
     best = {n: _best([m[n] for m in means.values()], METRICS[n].higher_is_better) for n in names}
     for method, values in means.items():
-        cells = [f"**{_format(values[n])}**" if values[n] == best[n] else _format(values[n]) for n in names]
+        # Best as displayed: values equal to the shown precision are all marked.
+        cells = [
+            f"**{_format(values[n])}**"
+            if best[n] is not None and _format(values[n]) == _format(best[n])
+            else _format(values[n])
+            for n in names
+        ]
         lines.append(f"| {method} | {counts[method]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
