@@ -22,6 +22,8 @@ class ATDistiller(Distiller):
     Channel-agnostic: no adapters; a teacher map of another size is resized to the student's.
     """
 
+    requires_pairs = True
+
     def __init__(
         self,
         student: nn.Module,
@@ -31,8 +33,6 @@ class ATDistiller(Distiller):
         p: float = 2.0,
     ) -> None:
         super().__init__(student, teacher, pairs, weight)
-        if not self.pairs:
-            raise ValueError("at: needs at least one feature pair")
         self.p = float(p)
 
     def forward(

@@ -108,6 +108,7 @@ class Distiller(nn.Module):
 
     name = "base"
     needs_adapters = False  # whether the loss compares channels one to one
+    requires_pairs = False  # distillers defined only on feature pairs say so
     default_weight = 1.0
 
     def __init__(
@@ -121,6 +122,8 @@ class Distiller(nn.Module):
         super().__init__()
         self.weight = float(self.default_weight if weight is None else weight)
         self.pairs = self._parse_pairs(pairs)
+        if self.requires_pairs and not self.pairs:
+            raise ValueError(f"{self.name}: needs at least one feature pair")
         all_pairs = self.pairs + self._parse_pairs(extra_pairs)
         for s_name, t_name in all_pairs:
             _check_feature(student, s_name, "student")

@@ -61,6 +61,7 @@ class FGDistiller(Distiller):
     """
 
     needs_adapters = True
+    requires_pairs = True
 
     def __init__(
         self,
@@ -75,8 +76,6 @@ class FGDistiller(Distiller):
         lam: float = 1.0,
     ) -> None:
         super().__init__(student, teacher, pairs, weight)
-        if not self.pairs:
-            raise ValueError("fg: needs at least one feature pair")
         self.temperature, self.alpha, self.beta, self.gamma, self.lam = temperature, alpha, beta, gamma, lam
         device = module_device(student)
         self.relations = nn.ModuleDict(

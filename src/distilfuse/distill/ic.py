@@ -32,6 +32,7 @@ class ICDistiller(Distiller):
     """
 
     needs_adapters = True
+    requires_pairs = True
 
     def __init__(
         self,
@@ -42,8 +43,6 @@ class ICDistiller(Distiller):
         grid: int = 1,
     ) -> None:
         super().__init__(student, teacher, pairs, weight)
-        if not self.pairs:
-            raise ValueError("ic: needs at least one feature pair")
         if grid < 1:
             raise ValueError(f"ic: grid must be >= 1, got {grid}")
         self.grid = int(grid)

@@ -46,6 +46,7 @@ class SCADistiller(Distiller):
     """
 
     needs_adapters = True
+    requires_pairs = True
 
     def __init__(
         self,
@@ -59,8 +60,6 @@ class SCADistiller(Distiller):
         k: float = 0.04,
     ) -> None:
         super().__init__(student, teacher, pairs, weight)
-        if not self.pairs:
-            raise ValueError("sca: needs at least one feature pair")
         alphas = [float(alpha)] * len(self.pairs) if isinstance(alpha, int | float) else [float(a) for a in alpha]
         if len(alphas) != len(self.pairs) or not all(0.0 <= a <= 1.0 for a in alphas):
             raise ValueError(f"sca: alpha must be one value or one per pair, each in [0, 1]; got {alpha!r}")
