@@ -187,5 +187,5 @@ def test_cli_trains_and_resumes(tmp_path: Path, synthetic_root: Path, capsys: py
     assert main(["train", str(recipe), data, "train.max_steps=2", *flags]) == 0
     assert main(["train", str(recipe), data, *flags, "--resume"]) == 0
     out = capsys.readouterr().out
-    assert "resumed" in out and "best Qabf" in out
+    assert "resumed" in out and "best SSIM" in out
     assert main(["train", str(recipe), "train.amp=fp8"]) == 2
