@@ -66,3 +66,21 @@ def test_stretch_spans_the_full_range_and_clip_stays_inside() -> None:
     assert stretched.min() == 0.0 and stretched.max() == 1.0
     clipped = fuse_images(model, ir, vis[..., 0]).image
     assert 0.0 <= clipped.min() and clipped.max() <= 1.0
+
+
+class UpscalingToy(FusionModel):
+    """A x2 super-resolving fusion model: the mean of the inputs, upsampled."""
+
+    scale = 2
+
+    def fuse_raw(self, ir, vis):
+        return torch.nn.functional.interpolate((ir + vis) / 2, scale_factor=2, mode="nearest")
+
+
+def test_super_resolving_model_gets_upsampled_chroma() -> None:
+    ir, vis = demo_scene(20, 30)
+    fused = fuse_images(UpscalingToy(), ir, vis).image
+    assert fused.shape == (40, 60, 3)
+    chroma_in = rgb_to_ycbcr(to_unit(vis))[..., 1:].mean(axis=(0, 1))
+    chroma_out = rgb_to_ycbcr(fused)[..., 1:].mean(axis=(0, 1))
+    np.testing.assert_allclose(chroma_out, chroma_in, atol=2 / 255)
