@@ -10,6 +10,8 @@ import math
 
 from torch import Tensor, nn
 
+from distilfuse.models.blocks.conv import channel_gate
+
 
 def default_conv(c_in: int, c_out: int, kernel_size: int = 3, bias: bool = True) -> nn.Conv2d:
     """RCAN's ``default_conv``: zero padding kernel_size // 2, stride 1."""
@@ -21,12 +23,7 @@ class ChannelAttentionLayer(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
-        self.conv_du = nn.Sequential(
-            nn.Conv2d(channels, channels // reduction, 1),
-            nn.ReLU(),
-            nn.Conv2d(channels // reduction, channels, 1),
-            nn.Sigmoid(),
-        )
+        self.conv_du = channel_gate(channels, reduction)
 
     def forward(self, x: Tensor) -> Tensor:
         return x * self.conv_du(x.mean(dim=(-2, -1), keepdim=True))

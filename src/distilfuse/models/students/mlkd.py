@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from distilfuse.models.base import FusionModel
+from distilfuse.models.blocks.conv import channel_gate
 from distilfuse.models.blocks.restormer import TransformerBlock
 from distilfuse.models.registry import register_model
 
@@ -40,13 +41,7 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 4) -> None:
         super().__init__()
-        self.gate = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Conv2d(channels, channels // reduction, 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(channels // reduction, channels, 1),
-            nn.Sigmoid(),
-        )
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), *channel_gate(channels, reduction))
 
     def forward(self, x: Tensor) -> Tensor:
         return x * self.gate(x)

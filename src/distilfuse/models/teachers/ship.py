@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from distilfuse.models.base import FusionModel
+from distilfuse.models.blocks.conv import channel_gate
 from distilfuse.models.blocks.layer_norm import ChannelLayerNorm
 from distilfuse.models.registry import register_model
 
@@ -247,12 +248,7 @@ class CALayer(nn.Module):
 
     def __init__(self, channels: int, reduction: int) -> None:
         super().__init__()
-        self.conv_du = nn.Sequential(
-            nn.Conv2d(channels, channels // reduction, 1),
-            nn.ReLU(),
-            nn.Conv2d(channels // reduction, channels, 1),
-            nn.Sigmoid(),
-        )
+        self.conv_du = channel_gate(channels, reduction)
         self.process = conv_relu_conv(channels, channels, channels, 3)
 
     def forward(self, x: Tensor) -> Tensor:
