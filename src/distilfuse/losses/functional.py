@@ -1,7 +1,8 @@
 """Differentiable, batched image operators shared by the task losses, distillers and refresh memory.
 
 All functions take (B,C,H,W) tensors and keep the autograd graph; the per-sample scores
-(``ssim``, ``gmsd``) return a (B,) tensor so callers can weight samples individually.
+(``ssim``, ``gmsd``) return a (B,) tensor so callers can weight samples individually. Their window and
+statistics code is `distilfuse.ops.structural`, which the metrics use too.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from distilfuse.ops import structural
+
 GradientOperator = Literal["sobel", "sobel_magnitude", "laplacian"]
 
 # GMSD's stability constant T = 170 on the 0..255 scale (Xue et al., 2014), rescaled to [0,1] images.
-GMSD_C = 170.0 / 255.0**2
+GMSD_C = structural.GMSD_T / 255.0**2
 
 
 def check_image(x: Tensor, name: str = "input") -> None:
@@ -74,15 +77,7 @@ def per_sample_mean(x: Tensor) -> Tensor:
 
 def gaussian_window(size: int, sigma: float, like: Tensor) -> Tensor:
     """Normalised 1-D Gaussian of odd length ``size`` with the dtype/device of ``like``."""
-    coords = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
-    g = torch.exp(-(coords**2) / (2 * sigma**2))
-    return g / g.sum()
-
-
-def _separable_blur(x: Tensor, g: Tensor) -> Tensor:
-    channels = x.shape[1]
-    x = F.conv2d(x, g.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    return F.conv2d(x, g.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+    return torch.as_tensor(structural.gaussian_window(size, sigma), dtype=like.dtype, device=like.device)
 
 
 def ssim(
@@ -109,13 +104,10 @@ def ssim(
         raise ValueError(f"padding must be 'valid' or 'reflect', got {padding!r}")
     if min(x.shape[-2:]) < window_size:
         raise ValueError(f"ssim needs H and W >= window_size={window_size}, got {tuple(x.shape[-2:])}")
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    g = gaussian_window(window_size, sigma, x)
-    mu_x, mu_y = _separable_blur(x, g), _separable_blur(y, g)
-    var_x = _separable_blur(x * x, g) - mu_x**2
-    var_y = _separable_blur(y * y, g) - mu_y**2
-    cov = _separable_blur(x * y, g) - mu_x * mu_y
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    window = structural.gaussian_window(window_size, sigma)
+    # One filtering pass over the five moment images (x, y, x^2, y^2, xy).
+    moments = structural.filter_valid(torch.stack([x, y, x * x, y * y, x * y]), window)
+    ssim_map, _ = structural.ssim_maps(*moments, *structural.ssim_constants(data_range))
     return per_sample_mean(ssim_map)
 
 
@@ -129,19 +121,10 @@ def gmsd(x: Tensor, y: Tensor, c: float = GMSD_C, downsample: bool = True, eps: 
     check_same_shape(x, y, "gmsd inputs")
     if downsample:
         pad_h, pad_w = x.shape[-2] % 2, x.shape[-1] % 2
-        x = F.avg_pool2d(F.pad(x, (0, pad_w, 0, pad_h)), 2)
-        y = F.avg_pool2d(F.pad(y, (0, pad_w, 0, pad_h)), 2)
-    prewitt = x.new_tensor([[1.0, 0.0, -1.0]] * 3) / 3
-    channels = x.shape[1]
-    kernels = torch.stack([prewitt, prewitt.t()]).unsqueeze(1).repeat(channels, 1, 1, 1)
-
-    def magnitude(img: Tensor) -> Tensor:
-        d = F.conv2d(img, kernels, padding=1, groups=channels).unflatten(1, (channels, 2))
-        return torch.sqrt((d**2).sum(dim=2) + eps)
-
-    mx, my = magnitude(x), magnitude(y)
-    gms = (2 * mx * my + c) / (mx**2 + my**2 + c)
-    return gms.flatten(1).std(dim=1)
+        x = structural.mean2x2(F.pad(x, (0, pad_w, 0, pad_h)))
+        y = structural.mean2x2(F.pad(y, (0, pad_w, 0, pad_h)))
+    mx, my = (structural.prewitt_magnitude(F.pad(img, (1, 1, 1, 1)), eps) for img in (x, y))
+    return structural.gradient_magnitude_similarity(mx, my, c).flatten(1).std(dim=1)
 
 
 def channel_normalize(x: Tensor, eps: float = 1e-12) -> Tensor:

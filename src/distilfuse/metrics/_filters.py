@@ -13,6 +13,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from distilfuse.ops.structural import mean2x2
+
 # Output rows (columns) per banded product: 16 and 32 measured fastest for 3- to 17-tap kernels at
 # 640x480, 64 about 1.3x slower.
 _BLOCK = 32
@@ -22,13 +24,6 @@ STRIP_ROWS = 16
 # OpenBLAS computes a product of M*N*K <= 2**18 multiply-adds on the calling thread. Larger ones wake
 # its thread pool, which for these thin products roughly doubles the CPU time for little gain.
 _SERIAL_PRODUCT = 2**18
-
-
-def gaussian_kernel(size: int, sigma: float) -> np.ndarray:
-    """1-D factor of MATLAB's fspecial('gaussian', size, sigma); the 2-D window is its outer product."""
-    offsets = np.arange(size) - (size - 1) / 2
-    kernel = np.exp(-(offsets**2) / (2.0 * sigma**2))
-    return kernel / kernel.sum()
 
 
 @lru_cache(maxsize=64)
@@ -129,10 +124,4 @@ def halve(x: np.ndarray, extension: str = "edge") -> np.ndarray:
     if pad_rows or pad_cols:
         widths = [(0, 0)] * (x.ndim - 2) + [(0, pad_rows), (0, pad_cols)]
         x = np.pad(x, widths, mode="edge" if extension == "edge" else "constant")
-    return 0.25 * (x[..., 0::2, 0::2] + x[..., 1::2, 0::2] + x[..., 0::2, 1::2] + x[..., 1::2, 1::2])
-
-
-def correlate3x3(padded: np.ndarray, vertical: tuple[float, ...], horizontal: tuple[float, ...]) -> np.ndarray:
-    """Correlate 1-pixel-padded images with the 3x3 kernel outer(vertical, horizontal), output unpadded."""
-    rows = vertical[0] * padded[..., :-2, :] + vertical[1] * padded[..., 1:-1, :] + vertical[2] * padded[..., 2:, :]
-    return horizontal[0] * rows[..., :-2] + horizontal[1] * rows[..., 1:-1] + horizontal[2] * rows[..., 2:]
+    return mean2x2(x)

@@ -14,23 +14,23 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
-from distilfuse.metrics._filters import gaussian_kernel
 from distilfuse.metrics._options import MetricOptions, resolve_options
 from distilfuse.metrics.core import compute, resolve_metric_names
 from distilfuse.metrics.vif import EPS as VIF_EPS
 from distilfuse.metrics.vif import SCALE_KERNELS
+from distilfuse.ops.structural import (
+    GMSD_T,
+    correlate3x3,
+    filter_valid,
+    gaussian_window,
+    gradient_magnitude_similarity,
+    mean2x2,
+    prewitt_magnitude,
+    ssim_constants,
+    ssim_maps,
+)
 
 LEVELS = 256
-K1, K2 = 0.01, 0.03
-
-
-def _filter_valid(x: torch.Tensor, kernel: torch.Tensor, step: int = 1) -> torch.Tensor:
-    """Separable 'valid' correlation on the last two axes, keeping every `step`-th output."""
-    size = len(kernel)
-    rows = x.shape[-2] - size + 1
-    acc = sum(kernel[k] * x[..., k : k + rows : step, :] for k in range(size))
-    cols = acc.shape[-1] - size + 1
-    return sum(kernel[k] * acc[..., k : k + cols : step] for k in range(size))
 
 
 def _box_sum_valid(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -39,11 +39,6 @@ def _box_sum_valid(x: torch.Tensor, size: int) -> torch.Tensor:
     c = c[..., size:] - c[..., :-size]
     r = nnf.pad(c, (0, 0, 1, 0)).cumsum(-2)
     return r[..., size:, :] - r[..., :-size, :]
-
-
-def _correlate3x3(padded: torch.Tensor, vertical: tuple[float, ...], horizontal: tuple[float, ...]) -> torch.Tensor:
-    rows = vertical[0] * padded[..., :-2, :] + vertical[1] * padded[..., 1:-1, :] + vertical[2] * padded[..., 2:, :]
-    return horizontal[0] * rows[..., :-2] + horizontal[1] * rows[..., 1:-1] + horizontal[2] * rows[..., 2:]
 
 
 def _levels(x: torch.Tensor, opts: MetricOptions) -> torch.Tensor:
@@ -149,13 +144,12 @@ def _vif(t: _Batch) -> torch.Tensor:
     stack = torch.stack([t.A, t.B, t.F])  # (3, B, H, W)
     num = torch.zeros(2, t.F.shape[0], dtype=torch.float64, device=t.F.device)
     den = torch.zeros_like(num)
-    for scale, kernel_np in enumerate(SCALE_KERNELS):
-        kernel = torch.as_tensor(kernel_np, device=t.F.device)
+    for scale, kernel in enumerate(SCALE_KERNELS):
         if scale:
-            stack = _filter_valid(stack, kernel, step=2)
-        means = _filter_valid(stack, kernel)
-        var = (_filter_valid(stack * stack, kernel) - means * means).clamp(min=0)
-        cov = _filter_valid(stack[:2] * stack[2], kernel) - means[:2] * means[2]
+            stack = filter_valid(stack, kernel, step=2)
+        means = filter_valid(stack, kernel)
+        var = (filter_valid(stack * stack, kernel) - means * means).clamp(min=0)
+        cov = filter_valid(stack[:2] * stack[2], kernel) - means[:2] * means[2]
         var_src, var_f = var[:2], var[2].expand_as(var[:2])
         gain = cov / (var_src + VIF_EPS)
         noise_var = var_f - gain * cov
@@ -179,8 +173,8 @@ def _vif(t: _Batch) -> torch.Tensor:
 
 def _sobel(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     padded = nnf.pad(x, (1, 1, 1, 1))
-    sx = _correlate3x3(padded, (1, 2, 1), (-1, 0, 1))
-    sy = _correlate3x3(padded, (1, 0, -1), (1, 2, 1))
+    sx = correlate3x3(padded, (1, 2, 1), (-1, 0, 1))
+    sy = correlate3x3(padded, (1, 0, -1), (1, 2, 1))
     angle = torch.where(sx == 0, torch.full_like(sx, np.pi / 2), torch.atan(sy / sx))
     return torch.sqrt(sx * sx + sy * sy), angle
 
@@ -207,22 +201,19 @@ def _ssim(t: _Batch) -> torch.Tensor:
         def smooth(x: torch.Tensor) -> torch.Tensor:
             return _box_sum_valid(x, window) / window**2
 
-        correction, dr = window**2 / (window**2 - 1), t.opts.ssim_data_range
-        c1, c2 = (K1 * dr) ** 2, (K2 * dr) ** 2
+        correction = window**2 / (window**2 - 1)
+        c1, c2 = ssim_constants(t.opts.ssim_data_range)
     else:
-        kernel = torch.as_tensor(gaussian_kernel(11, 1.5), device=t.F.device)
+        kernel = gaussian_window(11, 1.5)
 
         def smooth(x: torch.Tensor) -> torch.Tensor:
             padded = nnf.pad(x.flatten(0, 1).unsqueeze(1), (5, 5, 5, 5), mode="replicate")
-            return _filter_valid(padded, kernel).squeeze(1).unflatten(0, x.shape[:2])
+            return filter_valid(padded, kernel).squeeze(1).unflatten(0, x.shape[:2])
 
-        correction, c1, c2 = 1.0, K1**2, K2**2
+        correction = 1.0
+        c1, c2 = ssim_constants(1.0)  # MATLAB's default dynamic range L = 1
     means, squares, cross = smooth(stack), smooth(stack * stack), smooth(stack[:2] * stack[2])
-    var = correction * (squares - means * means)
-    cov = correction * (cross - means[:2] * means[2])
-    maps = ((2 * means[:2] * means[2] + c1) * (2 * cov + c2)) / (
-        (means[:2] ** 2 + means[2] ** 2 + c1) * (var[:2] + var[2] + c2)
-    )
+    maps, _ = ssim_maps(means[:2], means[2], squares[:2], squares[2], cross, c1, c2, correction)
     per_source = maps.mean((-2, -1))
     return per_source.sum(0) if t.opts.ssim_mode == "cdd" else per_source.mean(0)
 
@@ -230,18 +221,12 @@ def _ssim(t: _Batch) -> torch.Tensor:
 def _gmsd(t: _Batch) -> torch.Tensor:
     def magnitude(x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        x = nnf.pad(x, (0, w % 2, 0, h % 2))
-        x = 0.25 * (x[..., 0::2, 0::2] + x[..., 1::2, 0::2] + x[..., 0::2, 1::2] + x[..., 1::2, 1::2])
-        padded = nnf.pad(x, (1, 1, 1, 1))
-        gx = _correlate3x3(padded, (1 / 3, 1 / 3, 1 / 3), (1, 0, -1))
-        gy = _correlate3x3(padded, (1, 0, -1), (1 / 3, 1 / 3, 1 / 3))
-        return torch.sqrt(gx * gx + gy * gy)
+        return prewitt_magnitude(nnf.pad(mean2x2(nnf.pad(x, (0, w % 2, 0, h % 2))), (1, 1, 1, 1)))
 
     m_f = magnitude(t.F)
     total = torch.zeros(t.F.shape[0], dtype=torch.float64, device=t.F.device)
     for source in (t.A, t.B):
-        m_x = magnitude(source)
-        similarity = (2 * m_x * m_f + 170.0) / (m_x * m_x + m_f * m_f + 170.0)
+        similarity = gradient_magnitude_similarity(magnitude(source), m_f, GMSD_T)
         total += similarity.flatten(1).std(dim=1, unbiased=True)
     return total / 2
 

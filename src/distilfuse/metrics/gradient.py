@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from distilfuse.metrics._filters import correlate3x3, inner, row_strips
+from distilfuse.metrics._filters import inner, row_strips
 from distilfuse.metrics._prep import Triplet
+from distilfuse.ops.structural import correlate3x3
 
 HALF_PI = np.pi / 2
 

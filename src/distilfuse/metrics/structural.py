@@ -6,19 +6,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from distilfuse.metrics._filters import (
-    box_sum_valid,
-    correlate3x3,
-    filter_valid,
-    gaussian_kernel,
-    halve,
-    local_moments,
-    row_strips,
-)
+from distilfuse.metrics._filters import box_sum_valid, filter_valid, halve, local_moments, row_strips
 from distilfuse.metrics._prep import Triplet
+from distilfuse.ops.structural import (
+    GMSD_T,
+    K2,
+    gaussian_window,
+    gradient_magnitude_similarity,
+    prewitt_magnitude,
+    ssim_constants,
+    ssim_maps,
+)
 
-K1, K2 = 0.01, 0.03
-GAUSS_11 = gaussian_kernel(11, 1.5)
+GAUSS_11 = gaussian_window(11, 1.5)
 BOX_7 = np.ones(7)
 MSSSIM_WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
 EPS = np.finfo(np.float64).eps
@@ -30,13 +30,8 @@ def _moments(stack: np.ndarray, smooth) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def _ssim_maps(means, squares, cross, c1: float, c2: float, correction: float = 1.0):
-    """Per-source SSIM and contrast-structure maps from local moments; `correction` = n/(n-1) or 1."""
-    mu_src, mu_f = means[:2], means[2]
-    var = correction * (squares - means * means)
-    cov = correction * (cross - mu_src * mu_f)
-    cs = (2 * cov + c2) / (var[:2] + var[2] + c2)
-    luminance = (2 * mu_src * mu_f + c1) / (mu_src * mu_src + mu_f * mu_f + c1)
-    return luminance * cs, cs
+    """Per-source (A, B against F) SSIM and contrast-structure maps from the stacked local moments."""
+    return ssim_maps(means[:2], means[2], squares[:2], squares[2], cross, c1, c2, correction)
 
 
 def _mean_ssim(
@@ -67,21 +62,21 @@ def ssim(t: Triplet) -> float:
     if t.options.ssim_mode == "cdd":
         window = 7
         # The skimage map is cropped by 3 pixels, i.e. exactly the 'valid' 7x7 windows.
-        c1, c2 = (K1 * t.options.ssim_data_range) ** 2, (K2 * t.options.ssim_data_range) ** 2
+        c1, c2 = ssim_constants(t.options.ssim_data_range)
         per_source, _ = _mean_ssim(
             (t.A, t.B, t.F), BOX_7, c1, c2, normalise=window**2, correction=window**2 / (window**2 - 1)
         )
         return float(per_source.sum())
     half = len(GAUSS_11) // 2
     padded = [np.pad(x, half, mode="edge") for x in (t.A, t.B, t.F)]  # 'same' with replicate borders
-    per_source, _ = _mean_ssim(padded, GAUSS_11, K1**2, K2**2)  # MATLAB's default dynamic range L = 1
+    per_source, _ = _mean_ssim(padded, GAUSS_11, *ssim_constants(1.0))  # MATLAB's default dynamic range L = 1
     return float(per_source.mean())
 
 
 def _ms_ssim_wang(t: Triplet) -> float:
     if min(t.F.shape) <= 160:
         return float("nan")  # the fifth scale would be smaller than the 11x11 window
-    c1, c2 = (K1 * 255) ** 2, (K2 * 255) ** 2
+    c1, c2 = ssim_constants(255.0)
     images = (t.A, t.B, t.F)
     per_source = np.ones(2)
     for scale, weight in enumerate(MSSSIM_WEIGHTS):
@@ -160,19 +155,14 @@ def ms_ssim(t: Triplet) -> float:
 
 
 def _gradient_magnitude(x: np.ndarray) -> np.ndarray:
-    padded = np.pad(halve(x, extension="zero"), 1)
-    g_x = correlate3x3(padded, (1 / 3, 1 / 3, 1 / 3), (1, 0, -1))
-    g_y = correlate3x3(padded, (1, 0, -1), (1 / 3, 1 / 3, 1 / 3))
-    return np.sqrt(g_x * g_x + g_y * g_y)
+    return prewitt_magnitude(np.pad(halve(x, extension="zero"), 1))
 
 
 def gmsd(t: Triplet) -> float:
     """GMSD: mean over sources of the deviation of gradient-magnitude similarity, T = 170."""
-    threshold = 170.0
     m_f = t.per_image("prewitt", "F", _gradient_magnitude)
     total = 0.0
     for source in ("A", "B"):
         m_x = t.per_image("prewitt", source, _gradient_magnitude)
-        similarity = (2 * m_x * m_f + threshold) / (m_x * m_x + m_f * m_f + threshold)
-        total += similarity.std(ddof=1)
+        total += gradient_magnitude_similarity(m_x, m_f, GMSD_T).std(ddof=1)
     return float(total / 2)

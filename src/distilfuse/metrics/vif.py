@@ -7,11 +7,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from distilfuse.metrics._filters import filter_valid_decimate, gaussian_kernel, local_moments
+from distilfuse.metrics._filters import filter_valid_decimate, local_moments
 from distilfuse.metrics._prep import Triplet
+from distilfuse.ops.structural import gaussian_window
 
 EPS = 1e-10
-SCALE_KERNELS = [gaussian_kernel(2 ** (5 - s) + 1, (2 ** (5 - s) + 1) / 5) for s in range(1, 5)]
+SCALE_KERNELS = [gaussian_window(2 ** (5 - s) + 1, (2 ** (5 - s) + 1) / 5) for s in range(1, 5)]
 
 
 class ScaleMaps(NamedTuple):
