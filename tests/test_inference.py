@@ -68,6 +68,20 @@ def test_stretch_spans_the_full_range_and_clip_stays_inside() -> None:
     assert 0.0 <= clipped.min() and clipped.max() <= 1.0
 
 
+class ConstantToy(FusionModel):
+    """One grey level everywhere: nothing for a min-max stretch to spread."""
+
+    def fuse_raw(self, ir, vis):
+        return torch.full_like(ir, 0.7)
+
+
+def test_stretch_of_a_constant_output_is_black() -> None:
+    """The constant case of `ops.stretch.min_max_stretch`: zeros, as the published test scripts save it."""
+    ir, vis = demo_scene(24, 24)
+    fused = fuse_images(ConstantToy().eval(), ir, vis[..., 0], output_range="stretch").image
+    assert fused.shape == (24, 24) and (fused == 0).all()
+
+
 class UpscalingToy(FusionModel):
     """A x2 super-resolving fusion model: the mean of the inputs, upsampled."""
 

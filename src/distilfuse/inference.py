@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from distilfuse.io import is_gray, luma, rgb_to_ycbcr, to_unit, ycbcr_to_rgb
+from distilfuse.ops.stretch import min_max_stretch
 
 Range = Literal["clip", "stretch"]
 
@@ -79,8 +80,7 @@ def fuse_images(
     raw = fuse_tensors(model, as_tensor(ir_y), as_tensor(vis_y), tile=tile)[0, 0]
     raw_np = raw.float().cpu().numpy()
     if output_range == "stretch":
-        lo, hi = float(raw_np.min()), float(raw_np.max())
-        fused_y = (raw_np - lo) / (hi - lo) if hi > lo else np.zeros_like(raw_np)
+        fused_y = min_max_stretch(raw_np)
     else:
         fused_y = model.to_unit_range(raw.float()).cpu().numpy()
     if vis_ycbcr is None:

@@ -173,6 +173,24 @@ def test_stretch_expands_the_fused_range(folders, tmp_path) -> None:
     assert stretched > plain
 
 
+def test_stretch_of_a_constant_fused_image_scores_zeros(folders, tmp_path) -> None:
+    """No range to stretch: scored as all zeros (what bytescale and the NaN-to-uint8 casts save), not as is."""
+    from distilfuse.io import read_image
+
+    for stem in ("a1", "b2"):
+        _save(tmp_path / "flat" / f"{stem}.png", np.full((48, 56), 90, np.uint8))
+    base = ["--fused", str(tmp_path / "flat"), "--ir", str(folders["ir"]), "--vis", str(folders["vis"])]
+    assert run_eval(*base, "--metrics", "MSE", "--stretch", "--out", str(tmp_path / "stretched")) == 0
+    assert run_eval(*base, "--metrics", "MSE", "--out", str(tmp_path / "plain")) == 0
+    sources = [(read_image(folders["ir"] / "a1.png"), read_image(folders["vis"] / "a1.png"))]
+    sources.append((read_image(folders["ir"] / "b2.png"), read_image(folders["vis"] / "b2.jpg")))
+    expected = np.mean([compute(np.zeros((48, 56)), ir, vis, metrics="MSE")["MSE"] for ir, vis in sources])
+    stretched = json.loads((tmp_path / "stretched.json").read_text())["means"]["MSE"]
+    plain = json.loads((tmp_path / "plain.json").read_text())["means"]["MSE"]
+    assert stretched == pytest.approx(expected, rel=1e-12)
+    assert plain != pytest.approx(expected, rel=1e-3)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -76,11 +76,10 @@ def _as_grey_255(image: np.ndarray, profile: str) -> np.ndarray:
 
 
 def stretch_to_8bit(fused: np.ndarray) -> np.ndarray:
-    """Per-image min-max stretch to 0..255, rounded as saving to 8 bits does; constant images unchanged."""
-    low, high = float(fused.min()), float(fused.max())
-    if high == low:
-        return fused
-    return np.rint((fused - low) * (255.0 / (high - low)))
+    """Per-image min-max stretch to 0..255, rounded as saving to 8 bits does; a constant image gives zeros."""
+    from distilfuse.ops.stretch import min_max_stretch
+
+    return np.rint(min_max_stretch(fused, 255.0))
 
 
 def _evaluate_folder(

@@ -10,6 +10,8 @@ from typing import Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from distilfuse.ops.stretch import min_max_stretch
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
@@ -83,8 +85,7 @@ def to_unit(arr: np.ndarray, scaling: Scaling = "dtype") -> np.ndarray:
     """Integer image -> float32 in [0, 1]: by the dtype's range, or per-image min-max."""
     out = arr.astype(np.float32)
     if scaling == "minmax":
-        lo, hi = float(out.min()), float(out.max())
-        return (out - lo) / (hi - lo) if hi > lo else np.zeros_like(out)
+        return min_max_stretch(out)
     if scaling != "dtype":
         raise ValueError(f"unknown scaling {scaling!r}: use 'dtype' or 'minmax'")
     return out / float(np.iinfo(arr.dtype).max)

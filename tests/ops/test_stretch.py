@@ -1,0 +1,31 @@
+"""The min-max stretch: full range, dtype, and a constant image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from distilfuse.ops.stretch import min_max_stretch
+
+
+@pytest.mark.parametrize("high", [1.0, 255.0])
+def test_stretch_spans_zero_to_high_and_keeps_the_dtype(high: float) -> None:
+    x = np.array([[-0.2, 0.3], [0.8, 1.4]], dtype=np.float32)
+    out = min_max_stretch(x, high)
+    assert out.dtype == np.float32
+    assert out.min() == 0.0 and out.max() == np.float32(high)
+    np.testing.assert_allclose(out, (x + 0.2) / 1.6 * high, rtol=1e-6)
+
+
+@pytest.mark.parametrize("value", [-0.3, 0.0, 0.6, 200.0])
+def test_constant_image_becomes_zeros(value: float) -> None:
+    """No range to stretch: the bottom of the output range, as bytescale and NaN-cast-to-uint8 give."""
+    out = min_max_stretch(np.full((3, 4), value), 255.0)
+    assert out.shape == (3, 4) and not np.isnan(out).any()
+    assert (out == 0).all()
+
+
+def test_integer_halves_are_exact() -> None:
+    # The middle of a range of 50 is 127.5; scaling by a rounded 255 / 50 first gives 127.49999999999999.
+    out = min_max_stretch(np.array([0.0, 25.0, 50.0]), 255.0)
+    assert out[1] == 127.5
