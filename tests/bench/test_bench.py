@@ -129,6 +129,23 @@ def test_cli_all_prints_one_row_per_fusion_model(capsys, monkeypatch, no_memory_
     assert [row.split(" | ")[0] for row in table] == ["| model", "| mmdr-mini", "| mlkd-student"]
 
 
+def test_cli_out_writes_json_that_reads_back_and_is_never_overwritten(tmp_path, capsys, no_memory_child) -> None:
+    from distilfuse.bench.suite import read_results_json
+
+    out = tmp_path / "bench.json"
+    assert run_cli("mmdr-mini", "--size", "40x24", "--repeats", "2", "--warmup", "0", "--out", str(out)) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    (result,), machine = read_results_json(out)
+    assert (result.name, result.params, result.output_hw, result.latency.repeats) == ("mmdr-mini", 113, (24, 40), 2)
+    assert result.latency.min_ms <= result.latency.median_ms and result.flops.macs == result.flops.flops // 2
+    assert machine["torch"] == torch.__version__
+    with pytest.raises(UserError, match="already exists"):
+        run_cli("mmdr-mini", "--out", str(out))
+    out.write_text("{}")
+    with pytest.raises(ValueError, match="not a 'distilfuse bench --out' results file"):
+        read_results_json(out)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -128,6 +130,36 @@ def benchmark(
 def machine_header(device: str | torch.device) -> str:
     info = machine_info(torch.device(device))
     return "; ".join(f"{key}: {value}" for key, value in info.items())
+
+
+def write_results_json(path: str | Path, results: list[BenchResult], machine: dict[str, str]) -> Path:
+    """The results and the machine they were measured on, as JSON (read back by `read_results_json`)."""
+    from distilfuse.train.checkpoint import atomic_write
+
+    document = {"machine": machine, "results": [asdict(r) for r in results]}
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(document, indent=1) + "\n"))
+
+
+def read_results_json(path: str | Path) -> tuple[list[BenchResult], dict[str, str]]:
+    """Results and machine from a file written by `write_results_json` (`distilfuse bench --out`)."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+        results = [
+            BenchResult(
+                **{
+                    **r,
+                    "input_hw": tuple(r["input_hw"]),
+                    "output_hw": tuple(r["output_hw"]),
+                    "flops": FlopCount(**r["flops"]),
+                    "latency": Latency(**r["latency"]),
+                }
+            )
+            for r in document["results"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a 'distilfuse bench --out' results file ({type(exc).__name__}: {exc})") from None
+    return results, document.get("machine", {})
 
 
 def markdown_table(results: list[BenchResult]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from distilfuse.cli.main import UserError
 
@@ -23,6 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda (default: cpu)")
     p.add_argument("--repeats", type=int, default=10, help="timed runs; the median is reported (default: 10)")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs before timing (default: 3)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE.json",
+        help="also write the results and machine as JSON (input of 'distilfuse report --bench'); never overwritten",
+    )
     p.set_defaults(func=run)
 
 
@@ -30,12 +38,15 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from distilfuse.bench import benchmark, fusion_models, markdown_table, parse_size
-    from distilfuse.bench.suite import machine_header
+    from distilfuse.bench.measure import machine_info
+    from distilfuse.bench.suite import machine_header, write_results_json
 
     if args.all == bool(args.model):
         raise UserError("give either a MODEL or --all")
     if args.repeats < 1 or args.warmup < 0:
         raise UserError("--repeats must be >= 1 and --warmup >= 0")
+    if args.out is not None and args.out.exists():
+        raise UserError(f"--out {args.out}: already exists; choose a new file name")
     try:
         height, width = parse_size(args.size)
         device = torch.device(args.device)
@@ -54,4 +65,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"benching {name} ...", file=sys.stderr, flush=True)
         results.append(benchmark(name, height, width, device, repeats=args.repeats, warmup=args.warmup))
     print(markdown_table(results))
+    if args.out is not None:
+        print(f"wrote {write_results_json(args.out, results, machine_info(device))}")
     return 0
