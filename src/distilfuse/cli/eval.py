@@ -11,11 +11,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import sys
 from pathlib import Path
-
-import numpy as np
 
 PROG = "distilfuse eval"
 
@@ -65,113 +62,13 @@ def _problem(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr)
 
 
-def _as_grey_255(image: np.ndarray, profile: str) -> np.ndarray:
-    """A decoded image as float64 grey on 0..255 (16-bit files are rescaled)."""
-    from distilfuse.metrics import PROFILES, to_grey
-
-    x = image.astype(np.float64)
-    if image.dtype == np.uint16:
-        x *= 255.0 / 65535.0
-    return to_grey(x, PROFILES[profile].gray_conversion) if x.ndim == 3 else x
-
-
-def stretch_to_8bit(fused: np.ndarray) -> np.ndarray:
-    """Per-image min-max stretch to 0..255, rounded as saving to 8 bits does; a constant image gives zeros."""
-    from distilfuse.ops.stretch import min_max_stretch
-
-    return np.rint(min_max_stretch(fused, 255.0))
-
-
-def _evaluate_folder(
-    fused_dir: Path, pairs, names: list[str], args: argparse.Namespace, label: str
-) -> tuple[list[dict], int]:
-    """Per-image metric rows of one fused folder and the number of problems reported."""
-    from tqdm import tqdm
-
-    from distilfuse.io import ImageReadError, list_images, read_image
-    from distilfuse.metrics import compute
-
-    if not fused_dir.is_dir():
-        _problem(f"{fused_dir}: no such folder")
-        return [], 1
-    fused_files = list_images(fused_dir)
-    problems = 0
-    for stem in sorted(set(fused_files) - {stem for stem, _, _ in pairs}):
-        _problem(f"{fused_files[stem]}: no infrared/visible pair with stem '{stem}'; skipped")
-        problems += 1
-    rows = []
-    for stem, ir_path, vis_path in tqdm(pairs, desc=label, unit="img", disable=None, file=sys.stderr):
-        fused_path = fused_files.get(stem)
-        if fused_path is None:
-            _problem(f"{fused_dir}: no fused image with stem '{stem}' (sources {ir_path.name}, {vis_path.name})")
-            problems += 1
-            continue
-        try:
-            fused, ir, vis = (read_image(p) for p in (fused_path, ir_path, vis_path))
-        except ImageReadError as exc:
-            _problem(f"{exc}; skipped")
-            problems += 1
-            continue
-        sizes = {p: img.shape[:2] for p, img in ((fused_path, fused), (ir_path, ir), (vis_path, vis))}
-        if len(set(sizes.values())) > 1:
-            listed = ", ".join(f"{p.name} {h}x{w}" for p, (h, w) in sizes.items())
-            _problem(f"{fused_path}: image sizes differ ({listed}, as HxW); skipped")
-            problems += 1
-            continue
-        grey_fused, grey_ir, grey_vis = (_as_grey_255(img, args.profile) for img in (fused, ir, vis))
-        if args.stretch:
-            grey_fused = stretch_to_8bit(grey_fused)
-        try:
-            values = compute(grey_fused, grey_ir, grey_vis, metrics=names, profile=args.profile)
-        except ValueError as exc:
-            _problem(f"{fused_path}: {exc}; skipped")
-            problems += 1
-            continue
-        rows.append({"method": label, "stem": stem, **values})
-    return rows, problems
-
-
-def _mean(rows: list[dict], name: str) -> float:
-    """Arithmetic mean over images (NaN if any image gave NaN, as the per-image CSV shows)."""
-    return float(np.mean([row[name] for row in rows])) if rows else float("nan")
-
-
-def _format(value: float) -> str:
-    return "nan" if math.isnan(value) else f"{value:.4f}"
-
-
-def _best(values: list[float], higher_is_better: bool) -> float | None:
-    finite = [v for v in values if not math.isnan(v)]
-    if not finite:
-        return None
-    return max(finite) if higher_is_better else min(finite)
-
-
-def _markdown_table(means: dict[str, dict[str, float]], counts: dict[str, int], names: list[str]) -> str:
-    """Methods as rows (with their image count), metrics as columns, the best value per column in bold."""
-    from distilfuse.metrics import METRICS
-
-    header = "| Method | Images | " + " | ".join(f"{n} {METRICS[n].arrow}" for n in names) + " |"
-    lines = [header, "|---|---:|" + "---:|" * len(names)]
-    best = {n: _best([m[n] for m in means.values()], METRICS[n].higher_is_better) for n in names}
-    for method, values in means.items():
-        # Best as displayed: values equal to the shown precision are all marked.
-        cells = [
-            f"**{_format(values[n])}**"
-            if best[n] is not None and _format(values[n]) == _format(best[n])
-            else _format(values[n])
-            for n in names
-        ]
-        lines.append(f"| {method} | {counts[method]} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def _plain_table(means: dict[str, float], names: list[str], count: int) -> str:
     from distilfuse.metrics import METRICS
+    from distilfuse.metrics.evaluate import format_value
 
     width = max(len(n) for n in names) + 2
     lines = [f"{'metric':<{width}}  mean over {count} images"]
-    lines += [f"{n + ' ' + METRICS[n].arrow:<{width}}  {_format(means[n])}" for n in names]
+    lines += [f"{n + ' ' + METRICS[n].arrow:<{width}}  {format_value(means[n])}" for n in names]
     return "\n".join(lines)
 
 
@@ -206,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate and write results. Exit code: 0 all evaluated, 1 some images skipped, 2 bad input."""
     from distilfuse.io import pair_by_stem
     from distilfuse.metrics import resolve_metric_names
+    from distilfuse.metrics.evaluate import evaluate_folders, method_labels, method_table
 
     out = args.out.with_suffix("") if args.out.suffix.lower() in (".csv", ".json", ".md") else args.out
     try:
@@ -220,24 +118,20 @@ def run(args: argparse.Namespace) -> int:
         _problem("error: no infrared/visible pairs to evaluate")
         return 2
     fused_dirs = args.methods if args.methods else [args.fused]
-    labels = [d.name or str(d) for d in fused_dirs]
-    if len(set(labels)) != len(labels):
-        _problem("error: --methods folders must have distinct names (the name labels the method)")
+    try:
+        labels = method_labels(fused_dirs)
+    except ValueError as exc:
+        _problem(f"error: --methods {exc}")
         return 2
-    problems = len(pair_problems)
-    all_rows: list[dict] = []
-    means: dict[str, dict[str, float]] = {}
-    counts: dict[str, int] = {}
-    for fused_dir, label in zip(fused_dirs, labels, strict=True):
-        rows, folder_problems = _evaluate_folder(fused_dir, pairs, names, args, label)
-        problems += folder_problems
-        all_rows += rows
-        means[label] = {n: _mean(rows, n) for n in names}
-        counts[label] = len(rows)
+    result = evaluate_folders(
+        fused_dirs, pairs, names, labels=labels, profile=args.profile, stretch=args.stretch, report=_problem
+    )
+    problems = len(pair_problems) + result.problems
+    means, counts = result.means, result.counts
     if args.methods:
-        table = _markdown_table(means, counts, names)
+        table = method_table(means, counts, names)
         print(table, end="")
-        written = _write_outputs(out, all_rows, names, _summary(args, names, means, counts, problems), True)
+        written = _write_outputs(out, result.rows, names, _summary(args, names, means, counts, problems), True)
         md_path = out.with_name(out.name + ".md")
         md_path.write_text(table)
         written.append(md_path)
@@ -245,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         label = labels[0]
         print(_plain_table(means[label], names, counts[label]))
         summary = _summary(args, names, means[label], counts[label], problems)
-        written = _write_outputs(out, all_rows, names, summary, False)
+        written = _write_outputs(out, result.rows, names, summary, False)
     print("wrote " + ", ".join(str(p) for p in written))
     if problems:
         _problem(f"{problems} problem(s) reported above; those images were skipped")

@@ -1,0 +1,177 @@
+"""Fusion metrics over folders of fused images, and the method-comparison table.
+
+Files are paired by stem across the source pairs and each fused folder (formats may differ). Every
+missing, unreadable or mismatched file is passed to `report` as one line and skipped.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from distilfuse.metrics._options import PROFILES
+from distilfuse.metrics._prep import to_grey
+from distilfuse.metrics.core import METRICS, compute
+from distilfuse.ops.stretch import min_max_stretch
+
+Pairs = Sequence[tuple[str, Path, Path]]  # (stem, infrared file, visible file), as from io.pair_by_stem
+
+
+@dataclass
+class FolderEvaluation:
+    """Per-image rows (with "method" and "stem"), means and image counts per method label."""
+
+    names: list[str]
+    profile: str
+    stretch: bool
+    rows: list[dict] = field(default_factory=list)
+    means: dict[str, dict[str, float]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: int = 0
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def as_grey_255(image: np.ndarray, profile: str) -> np.ndarray:
+    """A decoded image as float64 grey on 0..255 (16-bit files are rescaled)."""
+    x = image.astype(np.float64)
+    if image.dtype == np.uint16:
+        x *= 255.0 / 65535.0
+    return to_grey(x, PROFILES[profile].gray_conversion) if x.ndim == 3 else x
+
+
+def stretch_to_8bit(fused: np.ndarray) -> np.ndarray:
+    """Per-image min-max stretch to 0..255, rounded as saving to 8 bits does; a constant image gives zeros."""
+    return np.rint(min_max_stretch(fused, 255.0))
+
+
+def evaluate_folder(
+    fused_dir: Path,
+    pairs: Pairs,
+    names: list[str],
+    *,
+    label: str,
+    profile: str = "cdd",
+    stretch: bool = False,
+    report: Callable[[str], None] = _to_stderr,
+) -> tuple[list[dict], int]:
+    """Per-image metric rows of one fused folder and the number of problems reported."""
+    from tqdm import tqdm
+
+    from distilfuse.io import ImageReadError, list_images, read_image
+
+    if not fused_dir.is_dir():
+        report(f"{fused_dir}: no such folder")
+        return [], 1
+    fused_files = list_images(fused_dir)
+    problems = 0
+    for stem in sorted(set(fused_files) - {stem for stem, _, _ in pairs}):
+        report(f"{fused_files[stem]}: no infrared/visible pair with stem '{stem}'; skipped")
+        problems += 1
+    rows = []
+    for stem, ir_path, vis_path in tqdm(pairs, desc=label, unit="img", disable=None, file=sys.stderr):
+        fused_path = fused_files.get(stem)
+        if fused_path is None:
+            report(f"{fused_dir}: no fused image with stem '{stem}' (sources {ir_path.name}, {vis_path.name})")
+            problems += 1
+            continue
+        try:
+            fused, ir, vis = (read_image(p) for p in (fused_path, ir_path, vis_path))
+        except ImageReadError as exc:
+            report(f"{exc}; skipped")
+            problems += 1
+            continue
+        sizes = {p: img.shape[:2] for p, img in ((fused_path, fused), (ir_path, ir), (vis_path, vis))}
+        if len(set(sizes.values())) > 1:
+            listed = ", ".join(f"{p.name} {h}x{w}" for p, (h, w) in sizes.items())
+            report(f"{fused_path}: image sizes differ ({listed}, as HxW); skipped")
+            problems += 1
+            continue
+        grey_fused, grey_ir, grey_vis = (as_grey_255(img, profile) for img in (fused, ir, vis))
+        if stretch:
+            grey_fused = stretch_to_8bit(grey_fused)
+        try:
+            values = compute(grey_fused, grey_ir, grey_vis, metrics=names, profile=profile)
+        except ValueError as exc:
+            report(f"{fused_path}: {exc}; skipped")
+            problems += 1
+            continue
+        rows.append({"method": label, "stem": stem, **values})
+    return rows, problems
+
+
+def method_labels(fused_dirs: Sequence[Path]) -> list[str]:
+    """Each folder's name labels its method; a ValueError when two folders share a name."""
+    labels = [d.name or str(d) for d in fused_dirs]
+    if len(set(labels)) != len(labels):
+        raise ValueError("folders must have distinct names (the name labels the method)")
+    return labels
+
+
+def evaluate_folders(
+    fused_dirs: Sequence[Path],
+    pairs: Pairs,
+    names: list[str],
+    *,
+    labels: Sequence[str] | None = None,
+    profile: str = "cdd",
+    stretch: bool = False,
+    report: Callable[[str], None] = _to_stderr,
+) -> FolderEvaluation:
+    """Evaluate each fused folder against `pairs`; labels default to `method_labels(fused_dirs)`."""
+    labels = list(labels) if labels is not None else method_labels(fused_dirs)
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"method labels must be distinct: {labels}")
+    result = FolderEvaluation(names=list(names), profile=profile, stretch=stretch)
+    for fused_dir, label in zip(fused_dirs, labels, strict=True):
+        rows, problems = evaluate_folder(
+            fused_dir, pairs, names, label=label, profile=profile, stretch=stretch, report=report
+        )
+        result.rows += rows
+        result.problems += problems
+        result.means[label] = {n: mean_over_images(rows, n) for n in names}
+        result.counts[label] = len(rows)
+    return result
+
+
+def mean_over_images(rows: list[dict], name: str) -> float:
+    """Arithmetic mean over images (NaN if any image gave NaN, as the per-image CSV shows)."""
+    return float(np.mean([row[name] for row in rows])) if rows else float("nan")
+
+
+def format_value(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.4f}"
+
+
+def best_values(means: dict[str, dict[str, float]], names: list[str]) -> dict[str, float | None]:
+    """The best finite mean per metric in its direction (None when no method has one)."""
+    best: dict[str, float | None] = {}
+    for n in names:
+        finite = [m[n] for m in means.values() if not math.isnan(m[n])]
+        best[n] = (max(finite) if METRICS[n].higher_is_better else min(finite)) if finite else None
+    return best
+
+
+def is_best(value: float, best: float | None) -> bool:
+    """Best as displayed: every value equal to the best at the shown precision counts."""
+    return best is not None and format_value(value) == format_value(best)
+
+
+def method_table(means: dict[str, dict[str, float]], counts: dict[str, int], names: list[str]) -> str:
+    """Markdown: methods as rows (with their image count), metrics as columns, the best per column in bold."""
+    header = "| Method | Images | " + " | ".join(f"{n} {METRICS[n].arrow}" for n in names) + " |"
+    lines = [header, "|---|---:|" + "---:|" * len(names)]
+    best = best_values(means, names)
+    for method, values in means.items():
+        cells = [
+            f"**{format_value(values[n])}**" if is_best(values[n], best[n]) else format_value(values[n]) for n in names
+        ]
+        lines.append(f"| {method} | {counts[method]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
