@@ -14,6 +14,7 @@ from distilfuse.io import is_gray, luma, rgb_to_ycbcr, to_unit, ycbcr_to_rgb
 from distilfuse.ops.stretch import min_max_stretch
 
 Range = Literal["clip", "stretch"]
+ColourSource = Literal["vis", "ir"]
 
 
 def fuse_tensors(model: nn.Module, ir: Tensor, vis: Tensor, tile: int | None = None, overlap: int = 32) -> Tensor:
@@ -63,16 +64,24 @@ def fuse_images(
     tile: int | None = None,
     output_range: Range = "clip",
     ir_scaling: str = "dtype",
+    colour_from: ColourSource = "vis",
 ) -> FusionResult:
-    """Fuse decoded images (as from `read_image`). A colour visible image is fused on its BT.601
-    luma and the result gets its Cb/Cr back; a gray one gives a gray result. Both inputs must have
+    """Fuse decoded images (as from `read_image`). The colour input (`colour_from`: the visible
+    image, or the infrared slot, e.g. for a PET/SPECT image fused with an MRI) is fused on its BT.601
+    luma and the result gets its Cb/Cr back; a gray one gives a gray result, and a colour image in the
+    other slot is fused on its luma. Both inputs must have
     the same height and width (checked by the caller, which knows the file names).
     """
-    ir_y = _gray(ir, ir_scaling)
-    colour = not is_gray(vis)
+    if colour_from not in ("vis", "ir"):
+        raise ValueError(f"colour_from must be 'vis' or 'ir', not {colour_from!r}")
+    colour_image, scaling = (vis, "dtype") if colour_from == "vis" else (ir, ir_scaling)
+    ycbcr = None if is_gray(colour_image) else rgb_to_ycbcr(to_unit(colour_image, scaling))  # type: ignore[arg-type]
+    ir_y = ycbcr[..., 0] if ycbcr is not None and colour_from == "ir" else _gray(ir, ir_scaling)
     vis_unit = to_unit(vis)
-    vis_ycbcr = rgb_to_ycbcr(vis_unit) if colour else None
-    vis_y = vis_ycbcr[..., 0] if vis_ycbcr is not None else (vis_unit if vis_unit.ndim == 2 else vis_unit[..., 0])
+    if ycbcr is not None and colour_from == "vis":
+        vis_y = ycbcr[..., 0]
+    else:
+        vis_y = vis_unit if vis_unit.ndim == 2 else vis_unit[..., 0] if is_gray(vis) else luma(vis_unit)
 
     def as_tensor(a: np.ndarray) -> Tensor:
         return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None].to(device)
@@ -83,9 +92,9 @@ def fuse_images(
         fused_y = min_max_stretch(raw_np)
     else:
         fused_y = model.to_unit_range(raw.float()).cpu().numpy()
-    if vis_ycbcr is None:
+    if ycbcr is None:
         return FusionResult(fused_y.astype(np.float32), raw_np)
-    chroma = vis_ycbcr[..., 1:]
+    chroma = ycbcr[..., 1:]
     if fused_y.shape != chroma.shape[:2]:  # super-resolving models: upsample the chroma to match
         t = torch.from_numpy(np.ascontiguousarray(chroma.transpose(2, 0, 1)))[None]
         chroma = F.interpolate(t, size=fused_y.shape, mode="bicubic", align_corners=False)[0]

@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fuse",
         help="fuse infrared and visible images (files or folders)",
         description="Fuse infrared and visible images. Folders are paired by file stem (formats may differ). "
-        "A colour visible image is fused on its luma and keeps its colours; gray inputs give a gray result.",
+        "A colour visible image (with --colour-from ir: a colour infrared-slot image) is fused on its luma and "
+        "keeps its colours; gray inputs give a gray result.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -53,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("dtype", "minmax"),
         default="dtype",
         help="how integer infrared values map to [0,1]: by the dtype range (default) or per-image min-max",
+    )
+    p.add_argument(
+        "--colour-from",
+        choices=("vis", "ir"),
+        default="vis",
+        help="the input whose colours the result keeps: its luma is fused and its Cb/Cr put back (default: vis; "
+        "ir when the colour image is the --ir input, e.g. PET or SPECT fused with an MRI as --vis)",
     )
     p.set_defaults(func=run)
 
@@ -102,10 +110,12 @@ def fuse_one(model, ir_path: Path, vis_path: Path, out_path: Path, args: argpars
         tile=args.tile,
         output_range="stretch" if args.stretch else "clip",
         ir_scaling=args.ir_scaling,
+        colour_from=args.colour_from,
     )
     image = result.image
     if args.bits == 16 and image.ndim == 3:
-        raise ImageReadError(f"{vis_path}: 16-bit output is gray only; this visible image is in colour")
+        colour_path = ir_path if args.colour_from == "ir" else vis_path
+        raise ImageReadError(f"{colour_path}: 16-bit output is gray only; this image (the colour source) is in colour")
     write_image(out_path, from_unit(image, args.bits), protect=(ir_path, vis_path))
 
 
