@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Sub-command modules, each exposing register(subparsers); imported at start, their heavy imports are lazy.
-COMMANDS = ("fuse", "demo", "models", "eval", "bench", "export", "train")
+COMMANDS = ("fuse", "demo", "models", "eval", "bench", "export", "train", "report")
 
 
 class UserError(Exception):

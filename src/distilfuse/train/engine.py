@@ -28,6 +28,7 @@ from distilfuse.data.patches import (
     validation_crops,
 )
 from distilfuse.models import FeatureTaps, create, freeze
+from distilfuse.report.figures import plot_curves
 from distilfuse.train.checkpoint import (
     load_checkpoint,
     rng_state,
@@ -38,7 +39,7 @@ from distilfuse.train.checkpoint import (
 )
 from distilfuse.train.config import ConfigError
 from distilfuse.train.distributed import DistContext, unwrap
-from distilfuse.train.logs import plot_curves, write_csv, write_json
+from distilfuse.train.logs import loss_series, write_csv, write_json
 from distilfuse.train.optim import build_optimizer, build_scheduler
 from distilfuse.train.strategies import STRATEGIES, Phase, Strategy
 from distilfuse.train.teacher_cache import OUTPUT_KEY, TeacherCache, teacher_inputs
@@ -640,19 +641,10 @@ class Trainer:
             self.out_dir / "log.json",
             {"config": self.cfg, "epochs": self.history, "best": self.best, "global_step": self.global_step},
         )
-        skip = {"step", "epoch", "lr"}
         if len(self.step_log) > 1:
-            keys = [k for k in self.step_log[-1] if k not in skip]
-            series = {k: [(r["step"], r.get(k)) for r in self.step_log if k in r] for k in keys}
-            plot_curves(self.out_dir / "curves.png", series, x_label="step")
+            plot_curves(self.out_dir / "curves.png", loss_series(self.step_log, "step"), x_label="step")
         else:
-            keys = [
-                k
-                for k in self.history[-1]
-                if k not in {"epoch", "phase", "steps", "seconds", "peak_memory_mb", "lr"} and not k.startswith("val_")
-            ]
-            series = {k: [(r["epoch"], r.get(k)) for r in self.history if k in r] for k in keys}
-            plot_curves(self.out_dir / "curves.png", series, x_label="epoch")
+            plot_curves(self.out_dir / "curves.png", loss_series(self.history, "epoch"), x_label="epoch")
 
     def _say(self, message: str) -> None:
         if self.dist.is_main:
