@@ -67,3 +67,15 @@ def test_batched_on_cuda_matches_cpu(triplet_256) -> None:
     for name, value in on_cpu.items():
         assert on_gpu[name].device.type == "cuda"
         assert on_gpu[name].cpu().item() == pytest.approx(value.item(), rel=1e-9), name
+
+
+def test_grey_stored_as_rgb_is_kept_per_image_in_a_mixed_batch(triplet_256) -> None:
+    """As the NumPy path decides for each image (§1.3), not once for the whole batch."""
+    fused, ir, vis = (x[:48, :48] for x in triplet_256)
+    colour = np.stack([vis, vis * 0.9, vis * 0.5], axis=-1)
+    grey = np.repeat((vis * 0.7 + 0.3)[..., None], 3, axis=-1)  # not integer: converting would round it
+    batch = torch.from_numpy(np.stack([colour, grey])).permute(0, 3, 1, 2) / 255.0
+    got = compute_batch(_batch([fused, fused]), _batch([ir, ir]), batch, metrics="SD,MSE,SSIM", profile="tang")
+    for index, rgb in enumerate((colour, grey)):
+        expected = compute(fused, ir, rgb, metrics="SD,MSE,SSIM", profile="tang")
+        assert {k: v[index].item() for k, v in got.items()} == pytest.approx(expected, rel=1e-9), index

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
-from distilfuse.io import find_modality_dirs, is_gray, luma, pair_by_stem, read_image, to_unit
+from distilfuse.io import find_modality_dirs, luma, pair_by_stem, read_image, to_unit
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def read_gray(path: Path) -> np.ndarray:
     arr = read_image(path)
     unit = to_unit(arr)
     if unit.ndim == 3:
-        unit = unit[..., 0] if is_gray(arr) else luma(unit)
+        unit = luma(unit, keep_grey=True)
     return np.ascontiguousarray(unit, dtype=np.float32)
 
 

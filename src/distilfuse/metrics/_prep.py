@@ -8,18 +8,15 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from distilfuse.io.colour import luma, round_half_away
 from distilfuse.metrics._options import MetricOptions
 
 T = TypeVar("T")
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
-# §1.3: cdd = OpenCV BGR2GRAY on float32, tang = MATLAB rgb2gray (first row of inv(YIQ->RGB)).
-_OPENCV_WEIGHTS_BGR = np.array([0.114, 0.587, 0.299], dtype=np.float32)
-_MATLAB_WEIGHTS_RGB = np.linalg.inv(np.array([[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.106, 1.703]]))[0]
-
-
-def round_half_away(x: np.ndarray) -> np.ndarray:
-    """MATLAB's rounding (ties away from zero)."""
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+# §1.3: a profile's gray_conversion as `luma` options. cdd = OpenCV BGR2GRAY on float32, rounded half to
+# even; tang = MATLAB rgb2gray on uint8 (first row of inv(YIQ->RGB)), rounded half away and saturated.
+GREY_CONVENTIONS = {"opencv": ("bt601", "half_even"), "matlab": ("matlab", "half_away")}
 
 
 def grey_levels(x: np.ndarray, rounding: str) -> np.ndarray:
@@ -48,18 +45,12 @@ def _as_numpy(img: Any, name: str) -> np.ndarray:
     return arr
 
 
-def to_grey(rgb: np.ndarray, conversion: str) -> np.ndarray:
-    """BT.601 full-range luma of an (H, W, 3) RGB image on 0..255, rounded as the profile does."""
-    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
-        return rgb[..., 0].astype(np.float64)  # grey stored as three channels is itself
-    if conversion == "opencv":
-        bgr = rgb[..., ::-1].astype(np.float32)
-        luma = (bgr[..., 0] * _OPENCV_WEIGHTS_BGR[0] + bgr[..., 1] * _OPENCV_WEIGHTS_BGR[1]) + (
-            bgr[..., 2] * _OPENCV_WEIGHTS_BGR[2]
-        )
-        return np.rint(luma).astype(np.float64)
-    luma = rgb.astype(np.float64) @ _MATLAB_WEIGHTS_RGB
-    return np.clip(round_half_away(luma), 0, 255)
+def to_grey(rgb: Array, conversion: str, channel_axis: int = -1) -> Array:
+    """Float64 grey of RGB image(s) on 0..255 (NumPy or torch), converted as the profile's `gray_conversion`
+    says; an image stored as three equal channels is itself (per image)."""
+    weights, rounding = GREY_CONVENTIONS[conversion]
+    grey = luma(rgb, weights, rounding, keep_grey=True, channel_axis=channel_axis)  # type: ignore[arg-type]
+    return grey.to(torch.float64) if isinstance(grey, torch.Tensor) else grey.astype(np.float64)
 
 
 def prepare_image(img: Any, name: str, options: MetricOptions, data_range: float, quantize: bool) -> np.ndarray:

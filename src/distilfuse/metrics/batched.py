@@ -14,7 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
+from distilfuse.io.colour import round_half_away
 from distilfuse.metrics._options import MetricOptions, resolve_options
+from distilfuse.metrics._prep import to_grey
 from distilfuse.metrics.core import compute, resolve_metric_names
 from distilfuse.metrics.vif import EPS as VIF_EPS
 from distilfuse.metrics.vif import SCALE_KERNELS
@@ -42,7 +44,7 @@ def _box_sum_valid(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _levels(x: torch.Tensor, opts: MetricOptions) -> torch.Tensor:
-    rounded = torch.round(x) if opts.level_rounding == "even" else torch.floor(x.clamp(min=0) + 0.5)
+    rounded = torch.round(x) if opts.level_rounding == "even" else round_half_away(x)
     return rounded.clamp(0, LEVELS - 1).long().flatten(1)
 
 
@@ -247,8 +249,6 @@ BATCHED_METRICS: dict[str, Callable[[_Batch], torch.Tensor]] = {
     "GMSD": _gmsd,
 }
 
-_OPENCV_GREY = (0.299, 0.587, 0.114)
-
 
 def _prepare(x: torch.Tensor, name: str, opts: MetricOptions, data_range: float, quantize: bool) -> torch.Tensor:
     """(B, 1, H, W), (B, 3, H, W) or (B, H, W) -> (B, H, W) float64 grey on 0..255."""
@@ -257,21 +257,7 @@ def _prepare(x: torch.Tensor, name: str, opts: MetricOptions, data_range: float,
     if x.ndim != 4 or x.shape[1] not in (1, 3):
         raise ValueError(f"{name}: expected a (B, 1, H, W) or (B, 3, H, W) tensor, got shape {tuple(x.shape)}")
     x = x.detach().to(torch.float64) * (255.0 / data_range)
-    if x.shape[1] == 3:
-        # Same rules as the NumPy path (§1.3), colour channel by channel.
-        if opts.gray_conversion == "opencv":
-            rgb = x.to(torch.float32)
-            luma = (rgb[:, 2] * 0.114 + rgb[:, 1] * 0.587) + rgb[:, 0] * 0.299
-            grey = torch.round(luma).to(torch.float64)
-        else:
-            weights = torch.linalg.inv(
-                torch.tensor([[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.106, 1.703]], dtype=torch.float64)
-            )[0].to(x.device)
-            grey = torch.floor(torch.einsum("bchw,c->bhw", x, weights).clamp(0, 255) + 0.5).clamp(0, 255)
-        equal = (x[:, 0] == x[:, 1]).all() and (x[:, 0] == x[:, 2]).all()
-        x = x[:, 0] if equal else grey
-    else:
-        x = x[:, 0]
+    x = to_grey(x, opts.gray_conversion, channel_axis=1) if x.shape[1] == 3 else x[:, 0]
     if quantize:
         x = torch.round(x).clamp(0, 255)
     return x
