@@ -17,10 +17,6 @@ from pathlib import Path
 PROG = "distilfuse eval"
 
 
-class _InputError(Exception):
-    """A problem with the command's input as a whole (exit code 2)."""
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval",
