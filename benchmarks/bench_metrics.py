@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import statistics
 import sys
-import time
 import tracemalloc
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import scipy
@@ -31,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from distilfuse.bench.measure import machine_info, time_runs  # noqa: E402
 from distilfuse.metrics import CDD_FAST_METRICS, DEFAULT_METRICS, compute, compute_batch  # noqa: E402
 
 
@@ -44,51 +42,25 @@ def synthetic_triplet(height: int, width: int, seed: int = 0) -> tuple[np.ndarra
     return np.maximum(ir, vis), ir, vis
 
 
-class Timing(NamedTuple):
-    wall_ms: float
-    cpu_ms: float
-
-    def __str__(self) -> str:
-        return f"wall {self.wall_ms:8.1f} ms  cpu {self.cpu_ms:8.1f} ms"
+def timed(run, repeat: int) -> str:
+    """Medians of `repeat` runs after one warm-up run (imports, caches), wall clock and process CPU time."""
+    walls, cpus = time_runs(run, warmup=1, repeats=repeat)
+    return f"wall {statistics.median(walls):8.1f} ms  cpu {statistics.median(cpus):8.1f} ms"
 
 
-def timed(run, repeat: int) -> Timing:
-    """Medians of `repeat` runs after one warm-up run (imports, caches)."""
-    run()
-    walls, cpus = [], []
-    for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
-        run()
-        cpus.append(time.process_time() - cpu)
-        walls.append(time.perf_counter() - wall)
-    return Timing(1e3 * statistics.median(walls), 1e3 * statistics.median(cpus))
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def thread_count() -> str:
-    task_dir = Path("/proc/self/task")
-    return str(len(list(task_dir.iterdir()))) if task_dir.is_dir() else "?"
-
-
-def machine_info() -> str:
+def machine_lines(device: torch.device) -> str:
+    """`distilfuse bench`'s machine information, plus what the metric timings also depend on."""
+    info = ", ".join(f"{key} {value}" for key, value in machine_info(device).items())
     load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     thread_vars = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
     env = ", ".join(f"{k}={os.environ[k]}" for k in thread_vars if k in os.environ)
+    task_dir = Path("/proc/self/task")
+    threads = len(list(task_dir.iterdir())) if task_dir.is_dir() else "?"
     return (
-        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.platform()}\n"
+        f"machine: {info}\n"
         f"load average at start (1, 5, 15 min): {load}\n"
-        f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"torch {torch.__version__} (torch intra-op threads {torch.get_num_threads()})\n"
-        f"threads in this process: {thread_count()}; the NumPy metric path runs on the calling thread "
+        f"numpy {np.__version__}, scipy {scipy.__version__}\n"
+        f"threads in this process: {threads}; the NumPy metric path runs on the calling thread "
         f"(no pool; its BLAS products stay below OpenBLAS's threading threshold)" + (f"; {env}" if env else "")
     )
 
@@ -130,21 +102,17 @@ def bench_memory(args: argparse.Namespace) -> None:
 
 def bench_batched(args: argparse.Namespace) -> None:
     device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: CUDA is not available on this machine")
     triplet = synthetic_triplet(args.height, args.width)
     batch = [torch.from_numpy(np.repeat(a[None, None], args.batch, axis=0) / 255.0).to(device) for a in triplet]
 
-    def run() -> None:
-        compute_batch(*batch, metrics=CDD_FAST_METRICS)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    timing = timed(run, args.repeat)
+    walls, cpus = time_runs(
+        lambda: compute_batch(*batch, metrics=CDD_FAST_METRICS), warmup=1, repeats=args.repeat, device=device
+    )
+    wall, cpu = statistics.median(walls), statistics.median(cpus)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(
         f"\nBatched torch path on {name}: {args.batch} x {args.width}x{args.height}, cdd set, per batch: "
-        f"{timing}; wall {timing.wall_ms / args.batch:.2f} ms per triplet"
+        f"wall {wall:8.1f} ms  cpu {cpu:8.1f} ms; wall {wall / args.batch:.2f} ms per triplet"
     )
 
 
@@ -157,7 +125,10 @@ def main() -> None:
     parser.add_argument("--no-fmi", dest="fmi", action="store_false", help="skip the slow FMI timings")
     args = parser.parse_args()
     args.width, args.height = (int(v) for v in args.size.lower().split("x"))
-    print(machine_info())
+    device = torch.device(args.device or "cpu")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: CUDA is not available on this machine")
+    print(machine_lines(device))
     if args.device:
         bench_batched(args)
         return

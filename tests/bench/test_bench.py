@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,22 @@ def test_latency_is_the_median_of_the_timed_runs() -> None:
     latency = bench.measure_latency(model, torch.zeros(1), warmup=2, repeats=5)
     assert len(calls) == 7 and latency.repeats == 5
     assert 0 <= latency.min_ms <= latency.median_ms <= latency.max_ms
+
+
+def test_time_runs_gives_wall_and_cpu_milliseconds_of_each_timed_call() -> None:
+    from distilfuse.bench.measure import time_runs
+
+    calls = []
+
+    def busy() -> None:  # 5 ms of CPU time on this thread
+        calls.append(1)
+        end = time.process_time() + 0.005
+        while time.process_time() < end:
+            pass
+
+    walls, cpus = time_runs(busy, warmup=1, repeats=3)
+    assert len(calls) == 4 and len(walls) == len(cpus) == 3
+    assert all(cpu >= 5 for cpu in cpus) and all(wall >= 5 for wall in walls)
 
 
 class AllocatesDuringForward(nn.Module):

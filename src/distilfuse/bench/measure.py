@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,21 +83,31 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure_latency(model: nn.Module, *inputs: Tensor, warmup: int = 3, repeats: int = 10) -> Latency:
-    """Wall-clock latency of ``model(*inputs)`` on the inputs' device."""
+def time_runs(
+    run: Callable[[], object], *, warmup: int = 1, repeats: int = 10, device: torch.device | None = None
+) -> tuple[list[float], list[float]]:
+    """Milliseconds of wall-clock and of process CPU time (all threads added up) of each of ``repeats``
+    calls of ``run`` after ``warmup`` untimed ones, synchronising CUDA around each timed call."""
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
-    device = inputs[0].device
-    times = []
+    device = device or torch.device("cpu")
+    for _ in range(warmup):
+        run()
+    walls, cpus = [], []
+    for _ in range(repeats):
+        _synchronize(device)
+        wall, cpu = time.perf_counter(), time.process_time()
+        run()
+        _synchronize(device)
+        cpus.append((time.process_time() - cpu) * 1000)
+        walls.append((time.perf_counter() - wall) * 1000)
+    return walls, cpus
+
+
+def measure_latency(model: nn.Module, *inputs: Tensor, warmup: int = 3, repeats: int = 10) -> Latency:
+    """Wall-clock latency of ``model(*inputs)`` on the inputs' device."""
     with torch.inference_mode():
-        for _ in range(warmup):
-            model(*inputs)
-        for _ in range(repeats):
-            _synchronize(device)
-            start = time.perf_counter()
-            model(*inputs)
-            _synchronize(device)
-            times.append((time.perf_counter() - start) * 1000)
+        times, _ = time_runs(lambda: model(*inputs), warmup=warmup, repeats=repeats, device=inputs[0].device)
     return Latency(statistics.median(times), min(times), max(times), repeats)
 
 
