@@ -181,7 +181,7 @@ def test_cli_errors_are_user_errors(argv: tuple[str, ...], message: str) -> None
 def test_models_doc_is_generated_from_the_registry() -> None:
     from distilfuse.bench.zoo import zoo_markdown
 
-    regenerate = "regenerate: PYTHONPATH=src python -m distilfuse.bench.zoo --update docs/models.md"
+    regenerate = "regenerate: distilfuse bench --zoo docs/models.md"
     assert DOCS.is_file() and DOCS.read_text().startswith(zoo_markdown()), regenerate
 
 
@@ -193,3 +193,19 @@ def test_zoo_update_keeps_the_notes_after_the_table(tmp_path, monkeypatch) -> No
     doc.write_text(f"# table v1\n{zoo.END_MARKER}\n\n## Notes\nkept\n")
     zoo.update(doc)
     assert doc.read_text() == f"# table v2\n{zoo.END_MARKER}\n\n## Notes\nkept\n"
+
+
+def test_cli_zoo_prints_the_table_or_updates_a_file(tmp_path, monkeypatch, capsys) -> None:
+    from distilfuse.bench import zoo
+
+    monkeypatch.setattr(zoo, "zoo_markdown", lambda: f"# table v2\n{zoo.END_MARKER}\n")
+    assert run_cli("--zoo") == 0
+    assert capsys.readouterr().out == f"# table v2\n{zoo.END_MARKER}\n"
+    doc = tmp_path / "models.md"
+    doc.write_text(f"# table v1\n{zoo.END_MARKER}\n\n## Notes\nkept\n")
+    assert run_cli("--zoo", str(doc)) == 0
+    assert doc.read_text() == f"# table v2\n{zoo.END_MARKER}\n\n## Notes\nkept\n"
+    with pytest.raises(UserError, match="--zoo takes no MODEL"):
+        run_cli("mmdr-mini", "--zoo")
+    with pytest.raises(UserError, match="cannot write"):
+        run_cli("--zoo", str(doc / "inside-a-file.md"))

@@ -1,12 +1,11 @@
 """The model-zoo table of docs/models.md, generated from the registry by building every model.
 
-Regenerate with ``PYTHONPATH=src python -m distilfuse.bench.zoo --update docs/models.md``: the generated part
-(up to ``END_MARKER``) is replaced, hand-written notes after it are kept.
+Regenerate with ``distilfuse bench --zoo docs/models.md``: the generated part (up to ``END_MARKER``) is
+replaced, hand-written notes after it are kept.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
@@ -21,7 +20,7 @@ INTRO = (
     "building the model; features are the names accepted by `FeatureTaps` (`model.feature_taps`); weights\n"
     "says whether trained weights ship with the package. FLOPs, latency and memory: `distilfuse bench --all`."
 )
-END_MARKER = "<!-- end of generated table: python -m distilfuse.bench.zoo --update docs/models.md -->"
+END_MARKER = "<!-- end of generated table: distilfuse bench --zoo docs/models.md -->"
 COLUMNS = ("model", "role", "paper", "params", "size (KB)", "scale", "features", "weights", "summary")
 
 
@@ -64,17 +63,3 @@ def update(path: Path) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(zoo_markdown() + notes)
     os.replace(partial, path)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Print (or --update) the model-zoo table of docs/models.md.")
-    parser.add_argument("--update", type=Path, metavar="FILE", help="rewrite the generated part of FILE")
-    args = parser.parse_args()
-    if args.update:
-        update(args.update)
-    else:
-        print(zoo_markdown(), end="")
-
-
-if __name__ == "__main__":
-    main()

@@ -31,7 +31,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE.json",
         help="also write the results and machine as JSON (input of 'distilfuse report --bench'); never overwritten",
     )
+    p.add_argument(
+        "--zoo",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="print the model-zoo table instead (parameters, size and features of every registered model); "
+        "with FILE (docs/models.md), rewrite the generated table at its top and keep the notes after it",
+    )
     p.set_defaults(func=run)
+
+
+def _zoo(target: str) -> int:
+    from distilfuse.bench.zoo import update, zoo_markdown
+
+    if target == "-":
+        print(zoo_markdown(), end="")
+        return 0
+    try:
+        update(Path(target))
+    except OSError as exc:
+        raise UserError(f"--zoo {target}: cannot write ({exc.strerror or exc})") from None
+    print(f"wrote {target}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,8 +63,12 @@ def run(args: argparse.Namespace) -> int:
     from distilfuse.bench.measure import machine_info
     from distilfuse.bench.suite import machine_header, write_results_json
 
+    if args.zoo is not None:
+        if args.model or args.all:
+            raise UserError("--zoo takes no MODEL or --all")
+        return _zoo(args.zoo)
     if args.all == bool(args.model):
-        raise UserError("give either a MODEL or --all")
+        raise UserError("give either a MODEL or --all (or --zoo)")
     if args.repeats < 1 or args.warmup < 0:
         raise UserError("--repeats must be >= 1 and --warmup >= 0")
     if args.out is not None and args.out.exists():
