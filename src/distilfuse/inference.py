@@ -9,38 +9,81 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from distilfuse.io import is_gray, luma, rgb_to_ycbcr, to_unit, ycbcr_to_rgb
 from distilfuse.ops.stretch import min_max_stretch
 
 Range = Literal["clip", "stretch"]
 ColourSource = Literal["vis", "ir"]
+Tile = int | Literal["auto"] | None
+
+# The largest minimum side among the registered models (EMMA: 16; mmdr-teacher: 3; most others: 2).
+# Smaller inputs are extended by edge replication and the output cropped, so any size >= 1x1 fuses.
+MIN_SIDE = 16
+# tile="auto": images over AUTO_TILE_PIXELS are fused in AUTO_TILE x AUTO_TILE tiles, which bounds the
+# memory of the forward pass (see the README for measured peaks).
+AUTO_TILE_PIXELS = 4096 * 4096
+AUTO_TILE = 1024
 
 
-def fuse_tensors(model: nn.Module, ir: Tensor, vis: Tensor, tile: int | None = None, overlap: int = 32) -> Tensor:
-    """Fuse (B,1,H,W) tensors in [0,1]; with `tile`, process tiles of that size plus `overlap`
-    pixels of context on each side, so memory is bounded and seams vanish once `overlap` covers
-    the model's receptive field. Returns the raw (unclamped) output.
+def auto_tile(height: int, width: int) -> int | None:
+    """The tile size `tile="auto"` uses for an image of this size (None: whole image)."""
+    return AUTO_TILE if height * width > AUTO_TILE_PIXELS else None
+
+
+def _forward(model: nn.Module, ir: Tensor, vis: Tensor) -> Tensor:
+    """Raw output for inputs of any size >= 1x1: sides under MIN_SIDE are edge-replicated, then cropped."""
+    h, w = ir.shape[-2:]
+    pad = (0, max(0, MIN_SIDE - w), 0, max(0, MIN_SIDE - h))
+    if not any(pad):
+        return model(ir, vis, raw=True)
+    scale = getattr(model, "scale", 1)
+    out = model(F.pad(ir, pad, mode="replicate"), F.pad(vis, pad, mode="replicate"), raw=True)
+    return out[..., : h * scale, : w * scale]
+
+
+def _window(start: int, stop: int, size: int, overlap: int, align: int) -> tuple[int, int]:
+    """The input span fused for output span [start, stop): `overlap` of context on each side, at least
+    MIN_SIDE long where the image allows (more context rather than padding), starting on a multiple of
+    `align` so strided layers see the whole image's sampling grid."""
+    lo, hi = max(0, start - overlap), min(size, stop + overlap)
+    if hi - lo < MIN_SIDE:
+        lo = max(0, hi - MIN_SIDE)
+        hi = min(size, lo + MIN_SIDE)
+    return lo // align * align, hi
+
+
+def fuse_tensors(
+    model: nn.Module, ir: Tensor, vis: Tensor, tile: Tile = None, overlap: int = 32, progress: bool = False
+) -> Tensor:
+    """Fuse (B,1,H,W) tensors in [0,1] of any size; with `tile`, process tiles of that size plus
+    `overlap` pixels of context on each side, so memory is bounded and seams vanish once `overlap`
+    covers the model's receptive field (`"auto"`: see `auto_tile`). `progress` shows a bar over the
+    tiles. Returns the raw (unclamped) output.
     """
     with torch.inference_mode():
         h, w = ir.shape[-2:]
+        if tile == "auto":
+            tile = auto_tile(h, w)
         if tile is None or (h <= tile and w <= tile):
-            return model(ir, vis, raw=True)
+            return _forward(model, ir, vis)
         if tile < 8:
             raise ValueError(f"tile size {tile} is too small (use 8 or more)")
         scale = getattr(model, "scale", 1)
         # Window starts aligned to the model's stride so strided layers see the same sampling grid.
         align = getattr(model, "size_multiple", 1)
         out = ir.new_empty(ir.shape[0], 1, h * scale, w * scale)
-        for y0 in range(0, h, tile):
-            for x0 in range(0, w, tile):
-                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-                wy0, wx0 = max(0, y0 - overlap) // align * align, max(0, x0 - overlap) // align * align
-                wy1, wx1 = min(h, y1 + overlap), min(w, x1 + overlap)
-                part = model(ir[..., wy0:wy1, wx0:wx1], vis[..., wy0:wy1, wx0:wx1], raw=True)
-                out[..., y0 * scale : y1 * scale, x0 * scale : x1 * scale] = part[
-                    ..., (y0 - wy0) * scale : (y1 - wy0) * scale, (x0 - wx0) * scale : (x1 - wx0) * scale
-                ]
+        starts = [(y0, x0) for y0 in range(0, h, tile) for x0 in range(0, w, tile)]
+        bar = tqdm(starts, desc="tiles", unit="tile", disable=not progress, leave=False, dynamic_ncols=True)
+        for y0, x0 in bar:
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            wy0, wy1 = _window(y0, y1, h, overlap, align)
+            wx0, wx1 = _window(x0, x1, w, overlap, align)
+            part = _forward(model, ir[..., wy0:wy1, wx0:wx1], vis[..., wy0:wy1, wx0:wx1])
+            out[..., y0 * scale : y1 * scale, x0 * scale : x1 * scale] = part[
+                ..., (y0 - wy0) * scale : (y1 - wy0) * scale, (x0 - wx0) * scale : (x1 - wx0) * scale
+            ]
         return out
 
 
@@ -61,16 +104,18 @@ def fuse_images(
     vis: np.ndarray,
     *,
     device: str | torch.device = "cpu",
-    tile: int | None = None,
+    tile: Tile = None,
     output_range: Range = "clip",
     ir_scaling: str = "dtype",
     colour_from: ColourSource = "vis",
+    progress: bool = False,
 ) -> FusionResult:
     """Fuse decoded images (as from `read_image`). The colour input (`colour_from`: the visible
     image, or the infrared slot, e.g. for a PET/SPECT image fused with an MRI) is fused on its BT.601
     luma and the result gets its Cb/Cr back; a gray one gives a gray result, and a colour image in the
     other slot is fused on its luma. Both inputs must have
-    the same height and width (checked by the caller, which knows the file names).
+    the same height and width (checked by the caller, which knows the file names). `tile`, `progress`:
+    see `fuse_tensors`.
     """
     if colour_from not in ("vis", "ir"):
         raise ValueError(f"colour_from must be 'vis' or 'ir', not {colour_from!r}")
@@ -86,7 +131,7 @@ def fuse_images(
     def as_tensor(a: np.ndarray) -> Tensor:
         return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None].to(device)
 
-    raw = fuse_tensors(model, as_tensor(ir_y), as_tensor(vis_y), tile=tile)[0, 0]
+    raw = fuse_tensors(model, as_tensor(ir_y), as_tensor(vis_y), tile=tile, progress=progress)[0, 0]
     raw_np = raw.float().cpu().numpy()
     if output_range == "stretch":
         fused_y = min_max_stretch(raw_np)

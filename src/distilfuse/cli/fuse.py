@@ -43,10 +43,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--tile",
+        type=_tile_option,
+        default="auto",
+        metavar="N",
+        help="fuse in N x N tiles (with 32 px of overlap) to bound memory on large images. Default auto: "
+        "images over 4096x4096 pixels are fused in 1024-pixel tiles, others whole; 0: never tile",
+    )
+    p.add_argument(
+        "--max-pixels",
         type=int,
         default=None,
         metavar="N",
-        help="process N x N tiles with overlap to bound memory on large images",
+        help="refuse input images over N pixels, a guard against decompression bombs (default: Pillow's limit, "
+        "about 89 megapixels); 0: no limit",
     )
     p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="output bit depth (default 8; 16 is gray only)")
     p.add_argument(
@@ -63,6 +72,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ir when the colour image is the --ir input, e.g. PET or SPECT fused with an MRI as --vis)",
     )
     p.set_defaults(func=run)
+
+
+def _tile_option(text: str) -> int | str | None:
+    if text == "auto":
+        return "auto"
+    if not text.isdigit() or 0 < int(text) < 8:
+        raise argparse.ArgumentTypeError(f"{text!r}: use auto, 0 (never tile) or a tile size of 8 or more")
+    return int(text) or None
 
 
 def _jobs(args: argparse.Namespace) -> tuple[list[tuple[str, Path, Path, Path]], list[str], bool]:
@@ -88,20 +105,33 @@ def _jobs(args: argparse.Namespace) -> tuple[list[tuple[str, Path, Path, Path]],
         return [(args.ir.stem, args.ir, args.vis, out)], [], False
     if args.out.suffix.lower() in IMAGE_SUFFIXES:
         raise UserError(f"--out {args.out}: folder inputs need an output folder, not a file name")
+    for flag, folder in (("--ir", args.ir), ("--vis", args.vis)):
+        if args.out.resolve() == folder.resolve():
+            raise UserError(f"--out {args.out} is the {flag} folder; write the results to another folder")
     pairs, problems = pair_by_stem(args.ir, args.vis)
     return [(s, a, b, args.out / f"{s}.png") for s, a, b in pairs], problems, True
 
 
-def fuse_one(model, ir_path: Path, vis_path: Path, out_path: Path, args: argparse.Namespace) -> None:
-    """Fuse one pair; every failure is an ImageReadError/ImageWriteError naming the file."""
-    from distilfuse.inference import fuse_images
-    from distilfuse.io import ImageReadError, from_unit, read_image, write_image
+class PairError(ValueError):
+    """One pair cannot be fused; the message names its files and the problem."""
 
-    ir, vis = read_image(ir_path), read_image(vis_path)
+
+def fuse_one(model, ir_path: Path, vis_path: Path, out_path: Path, args: argparse.Namespace, progress: bool) -> None:
+    """Fuse one pair; every failure is an ImageReadError, ImageWriteError or PairError naming the file."""
+    import numpy as np
+
+    from distilfuse.inference import fuse_images
+    from distilfuse.io import DEFAULT_MAX_PIXELS, from_unit, is_gray, read_image, write_image
+
+    max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels or None
+    ir, vis = (read_image(p, max_pixels=max_pixels) for p in (ir_path, vis_path))
     if ir.shape[:2] != vis.shape[:2]:
-        raise ImageReadError(
+        raise PairError(
             f"{ir_path} ({ir.shape[1]}x{ir.shape[0]}) and {vis_path} ({vis.shape[1]}x{vis.shape[0]}): sizes differ"
         )
+    colour_path, colour_image = (ir_path, ir) if args.colour_from == "ir" else (vis_path, vis)
+    if args.bits == 16 and not is_gray(colour_image):
+        raise PairError(f"{colour_path}: 16-bit output is gray only; this image (the colour source) is in colour")
     result = fuse_images(
         model,
         ir,
@@ -111,34 +141,60 @@ def fuse_one(model, ir_path: Path, vis_path: Path, out_path: Path, args: argpars
         output_range="stretch" if args.stretch else "clip",
         ir_scaling=args.ir_scaling,
         colour_from=args.colour_from,
+        progress=progress,
     )
-    image = result.image
-    if args.bits == 16 and image.ndim == 3:
-        colour_path = ir_path if args.colour_from == "ir" else vis_path
-        raise ImageReadError(f"{colour_path}: 16-bit output is gray only; this image (the colour source) is in colour")
-    write_image(out_path, from_unit(image, args.bits), protect=(ir_path, vis_path))
+    if not np.isfinite(result.raw).all():
+        raise PairError(f"{ir_path} + {vis_path}: the model output holds NaN or infinity; nothing written")
+    write_image(out_path, from_unit(result.image, args.bits), protect=(ir_path, vis_path))
+
+
+def _one_line(exc: Exception, ir_path: Path, vis_path: Path) -> str:
+    """The error line of a failed pair; errors that do not name their file get the pair's names."""
+    from distilfuse.io import ImageReadError, ImageWriteError
+
+    if isinstance(exc, ImageReadError | ImageWriteError | PairError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        detail = "not enough memory (try --tile 512)"
+    else:
+        detail = f"{type(exc).__name__}: " + (str(exc).strip().splitlines() or [""])[0]
+    return f"{ir_path} + {vis_path}: {detail}"
+
+
+def _prepare_output_folder(folder: Path) -> None:
+    """Create the output folder (or a one-line error) and clear partial files of killed earlier runs."""
+    from distilfuse.io import describe_os_error, remove_stale_partials
+
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder}: is a file, so the output cannot go into it")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{folder}: cannot create the output folder ({describe_os_error(exc, folder)})") from None
+    removed = remove_stale_partials(folder)
+    if removed:
+        print(f"removed {len(removed)} partial file(s) left in {folder} by an interrupted run", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from distilfuse.io import ImageReadError, ImageWriteError
-
-    if args.tile is not None and args.tile < 8:
-        raise UserError(f"--tile {args.tile}: use 8 or more")
+    if args.max_pixels is not None and args.max_pixels < 0:
+        raise UserError(f"--max-pixels {args.max_pixels}: use 0 (no limit) or a positive number")
     jobs, problems, folder_mode = _jobs(args)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if not jobs:
         raise UserError("nothing to fuse" + ("" if problems else f": no pairs in {args.ir} and {args.vis}"))
     model = load_model(args)
+    _prepare_output_folder(args.out if folder_mode else jobs[0][3].parent)
     failed, start = 0, time.perf_counter()
     for _stem, ir_path, vis_path, out_path in tqdm(jobs, desc="fusing", unit="pair", disable=not folder_mode):
         try:
-            fuse_one(model, ir_path, vis_path, out_path, args)
-        except (ImageReadError, ImageWriteError, ValueError) as exc:
+            fuse_one(model, ir_path, vis_path, out_path, args, progress=not folder_mode)
+        except Exception as exc:  # one bad pair must not stop the others; each failure is one line
             failed += 1
-            tqdm.write(f"error: {exc}", file=sys.stderr)
+            tqdm.write(f"error: {_one_line(exc, ir_path, vis_path)}", file=sys.stderr)
     seconds = time.perf_counter() - start
     fused = len(jobs) - failed
     failed += len(problems)

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from distilfuse.io.atomic import atomic_write, describe_os_error
 from distilfuse.ops.stretch import min_max_stretch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+# Pillow's decompression-bomb limit (about 89 megapixels): larger images are refused unless allowed.
+DEFAULT_MAX_PIXELS: int = Image.MAX_IMAGE_PIXELS or 0
+_PILLOW_LIMIT = threading.Lock()
 
 
 class ImageReadError(ValueError):
@@ -47,21 +53,44 @@ def _decode(img: Image.Image) -> np.ndarray:
     return np.asarray(img)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+@contextmanager
+def _pillow_limit_off() -> Iterator[None]:
+    """Pillow's global pixel limit switched off while `read_image` applies its own."""
+    with _PILLOW_LIMIT:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def read_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode an image file to (H, W) or (H, W, 3) in its native dtype (uint8 or uint16).
 
     Alpha is dropped and palettes are expanded; gray stored as three equal channels stays 3-channel
-    (see `is_gray`).
+    (see `is_gray`). Images over `max_pixels` (None: no limit) are refused before decoding, as a guard
+    against decompression bombs.
     """
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
     try:
-        with Image.open(path) as img:
+        with _pillow_limit_off(), Image.open(path) as img:
+            width, height = img.size
+            if max_pixels and width * height > max_pixels:
+                raise ImageReadError(
+                    f"{path}: {width}x{height} is {width * height:,} pixels, over the limit of {max_pixels:,} "
+                    "(a guard against decompression bombs; raise it with --max-pixels)"
+                )
             img.load()
             arr = _decode(img)
+    except ImageReadError:
+        raise
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not an image file (or a format Pillow cannot read)") from None
+    except MemoryError:
+        raise ImageReadError(f"{path}: not enough memory to decode the image") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"{path}: cannot decode image ({exc})") from None
     if arr.ndim == 3 and arr.shape[2] > 3:
@@ -101,9 +130,10 @@ def from_unit(arr: np.ndarray, bits: int = 8) -> np.ndarray:
 
 
 def write_image(path: str | os.PathLike, arr: np.ndarray, *, protect: tuple[Path, ...] = ()) -> Path:
-    """Write a uint8/uint16 (H,W) or (H,W,3) array atomically (temp file + rename).
+    """Write a uint8/uint16 (H,W) or (H,W,3) array atomically (see `distilfuse.io.atomic`).
 
-    Refuses to write over any path in `protect` (the inputs).
+    Refuses to write over any path in `protect` (the inputs). Every failure (including the file system's:
+    no space, read-only, a parent that is a file) is an ImageWriteError naming the file.
     """
     path = Path(path)
     target = path.resolve()
@@ -114,13 +144,8 @@ def write_image(path: str | os.PathLike, arr: np.ndarray, *, protect: tuple[Path
     suffix = path.suffix.lower() or ".png"
     if arr.dtype == np.uint16 and suffix not in (".png", ".tif", ".tiff"):
         raise ImageWriteError(f"{path}: 16-bit output needs .png or .tif")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
+    image_format = Image.registered_extensions().get(suffix, "PNG")
     try:
-        Image.fromarray(arr).save(tmp, format=Image.registered_extensions().get(suffix, "PNG"))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format=image_format))
+    except OSError as exc:
+        raise ImageWriteError(f"{path}: cannot write ({describe_os_error(exc, path)})") from None
