@@ -107,10 +107,11 @@ def metric_bars_figure(values: Mapping[str, float], metric: str, arrow: str, bes
 
 
 def pair_grid_figure(panels: Sequence[Panel], box: Box, columns: int = 5, panel_px: int = 240) -> Figure:
-    """Each panel's full image with `box` outlined, and under it the box enlarged; panels in rows of
-    `columns`. A panel whose image is None is drawn as 'missing'; the first panel must have one."""
-    columns = min(columns, len(panels))
+    """Each panel's full image with `box` outlined, and under it the box enlarged; panels in rows of at
+    most `columns`, as even as possible. A panel whose image is None is drawn as 'missing'; the first
+    panel must have one."""
     rows = math.ceil(len(panels) / columns)
+    columns = math.ceil(len(panels) / rows)
     height, width = panels[0].image.shape[:2]
     full_px = panel_px * height / width
     crop_px = panel_px * box.h / box.w
