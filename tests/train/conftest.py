@@ -80,7 +80,7 @@ MMDR_DISTILL: dict[str, Any] = {
 }
 
 RESUME_CASES = {
-    "plain": {},
+    "plain": {"scheduler": {"type": "cosine", "min_lr": 1e-3}},  # the schedule must resume too
     "refresh+distill+cache": {
         **MMDR_DISTILL,
         "strategy": {"name": "dynamic_refresh"},

@@ -108,3 +108,82 @@ def test_every_recipe_loads_with_its_smoke_variant(recipe: Path) -> None:
             assert Path(source["root"]).name in ("RoadScene", "LLVIP_train32")
             if Path(source["root"]).name == "RoadScene":
                 assert Path(source["split"]).name == "train171.txt"
+
+
+def _recipe(tmp_path: Path, **sections) -> Path:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        yaml.safe_dump({"student": {"name": "mmdr-mini"}, "data": {"sources": [{"root": "x"}]}, **sections})
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("sections", "overrides", "message"),
+    [
+        ({}, ["train.epoch=3"], "override train.epoch=3: unknown key train.epoch; did you mean train.epochs?"),
+        (
+            {"data": {"sources": [{"root": "x"}], "bach_size": 4}},
+            [],
+            "unknown key data.bach_size; did you mean data.batch?",
+        ),
+        ({"data": {"sources": [{"root": "x", "splt": "s.txt"}]}}, [], "unknown key data.sources.0.splt; did you mean"),
+        ({"trian": {"epochs": 2}}, [], "unknown key trian; did you mean train?"),
+        ({}, ["optimizer.learning_rate=1e-3"], "unknown key optimizer.learning_rate; valid keys here: type, lr"),
+        (
+            {"smoke": {"train.epocs": 1}},
+            ["--smoke"],
+            "r.yaml: smoke: unknown key train.epocs; did you mean train.epochs?",
+        ),
+    ],
+)
+def test_unknown_keys_are_refused_with_the_closest_valid_name(tmp_path: Path, sections, overrides, message) -> None:
+    smoke = "--smoke" in overrides
+    overrides = [o for o in overrides if o != "--smoke"]
+    with pytest.raises(ConfigError) as info:
+        load_config(_recipe(tmp_path, **sections), overrides, smoke=smoke)
+    assert message in str(info.value)
+
+
+def test_free_form_specs_keep_their_own_keys(tmp_path: Path) -> None:
+    cfg = load_config(
+        _recipe(tmp_path, strategy={"name": "adversarial", "d_steps": 3}, losses=[{"type": "x", "anything": 1}]),
+        ["student.init_from_teacher.conv2=conv00", "losses.0.weight=2"],
+    )
+    assert cfg["strategy"]["d_steps"] == 3 and cfg["losses"][0] == {"type": "x", "anything": 1, "weight": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optimizer.lr=-1", "optimizer.lr must be > 0, not -1"),
+        ("optimizer.lr=0", "optimizer.lr must be > 0, not 0"),
+        ("optimizer.lr=fast", "optimizer.lr must be a number, not 'fast'"),
+        ("optimizer.lr=.nan", "optimizer.lr must be a number, not nan"),
+        ("optimizer.betas=[0.9, 1.5]", "optimizer.betas.1 must be >= 0 and < 1, not 1.5"),
+        ("optimizer.weight_decay=-0.1", "optimizer.weight_decay must be >= 0"),
+        ("optimizer.type=sgd", "optimizer.type must be one of adam, adamw, not 'sgd'"),
+        ("scheduler.type=linear", "scheduler.type must be one of none, onecycle, cosine"),
+        ("scheduler.min_lr=-1", "scheduler.min_lr must be >= 0"),
+        ("train.max_steps=0", "train.max_steps must be a positive integer or null, not 0"),
+        ("train.epochs=1.5", "train.epochs must be a positive integer, not 1.5"),
+        ("train.log_every=-1", "train.log_every must be an integer >= 0 or null, not -1"),
+        ("data.workers=-2", "data.workers must be an integer >= 0, not -2"),
+        ("data.flips=maybe", "data.flips must be one of True, False, not 'maybe'"),
+        ("data.val_patch=0", "data.val_patch must be a positive integer, not 0"),
+        ("cache.dtype=int8", "cache.dtype must be one of float16, float32, not 'int8'"),
+        ("validation.metrics=[]", "validation.metrics must be a non-empty list"),
+        ("validation.mode=up", "validation.mode must be one of max, min, not 'up'"),
+        ("seed=-3", "seed must be an integer >= 0, not -3"),
+        ("data.sources=[{split: a.txt}]", "data.sources.0 must be {root: FOLDER"),
+    ],
+)
+def test_values_are_checked_with_one_line_naming_the_key(tmp_path: Path, override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(_recipe(tmp_path), [override])
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_numbers_written_as_yaml_strings_are_accepted(tmp_path: Path) -> None:
+    cfg = load_config(_recipe(tmp_path, optimizer={"lr": "1e-4"}, scheduler={"type": "cosine", "min_lr": "1e-6"}))
+    assert cfg["optimizer"]["lr"] == 1e-4 and cfg["scheduler"]["min_lr"] == 1e-6

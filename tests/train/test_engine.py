@@ -52,16 +52,21 @@ def test_plain_run_writes_checkpoints_logs_and_weights(tmp_path: Path, synthetic
 
 
 @pytest.mark.parametrize("case", RESUME_CASES, ids=list(RESUME_CASES))
-def test_resume_mid_epoch_is_bit_identical(case: str, tmp_path: Path, synthetic_root: Path) -> None:
+def test_resume_mid_epoch_is_bit_identical(
+    case: str, tmp_path: Path, synthetic_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if case == "adversarial":
         require_models("scakd-discriminator")
     cfg = tiny_config(tmp_path, synthetic_root, **copy.deepcopy(RESUME_CASES[case]))
-    train(cfg, tmp_path / "straight")
+    total = train(cfg, tmp_path / "straight")["global_step"]
     interrupted = copy.deepcopy(cfg)
     interrupted["train"]["max_steps"] = 2  # stops inside epoch 1, writing last.pt as an interruption would
     assert train(interrupted, tmp_path / "resumed")["stopped_early"]
+    steps_taken = recorded_steps(monkeypatch)
     summary = train(cfg, tmp_path / "resumed", resume=True)
     assert not summary["stopped_early"]
+    # A fresh seeded run would reproduce the straight run too: the resumed one must start at step 3.
+    assert steps_taken == list(range(3, total + 1))
     assert_same_state(state_of(tmp_path / "straight"), state_of(tmp_path / "resumed"))
     straight = json.loads((tmp_path / "straight" / "log.json").read_text())["epochs"]
     resumed = json.loads((tmp_path / "resumed" / "log.json").read_text())["epochs"]
@@ -69,6 +74,19 @@ def test_resume_mid_epoch_is_bit_identical(case: str, tmp_path: Path, synthetic_
     assert [{k: v for k, v in r.items() if k not in drop} for r in straight] == [
         {k: v for k, v in r.items() if k not in drop} for r in resumed
     ]
+
+
+def recorded_steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The global step of every optimisation step taken from now on (filled as training runs)."""
+    steps: list[int] = []
+    record = Trainer._record
+
+    def spy(self, terms, extras):
+        record(self, terms, extras)
+        steps.append(self.global_step)
+
+    monkeypatch.setattr(Trainer, "_record", spy)
+    return steps
 
 
 def test_resume_refuses_a_changed_recipe(tmp_path: Path, synthetic_root: Path) -> None:
@@ -189,3 +207,151 @@ def test_cli_trains_and_resumes(tmp_path: Path, synthetic_root: Path, capsys: py
     out = capsys.readouterr().out
     assert "resumed" in out and "best SSIM" in out
     assert main(["train", str(recipe), "train.amp=fp8"]) == 2
+
+
+# ------------------------------------------------------------------------------ robustness (issue 11)
+def test_an_existing_run_is_refused_unless_resumed_or_overwritten(tmp_path: Path, synthetic_root: Path) -> None:
+    cfg = tiny_config(tmp_path, synthetic_root, train={"epochs": 1, "max_steps": 2})
+    train(cfg, tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    with pytest.raises(ValueError, match="already holds a run .*--resume.*--overwrite"):
+        train(cfg, tmp_path / "run")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+    (tmp_path / "run" / "best.pt").write_bytes(b"an earlier run's best")
+    cfg["train"]["max_steps"] = None
+    cfg["data"]["val_pairs"] = 0  # no validation: this run writes no best.pt of its own
+    train(cfg, tmp_path / "run", overwrite=True)
+    assert json.loads((tmp_path / "run" / "log.json").read_text())["global_step"] == 6
+    assert not (tmp_path / "run" / "best.pt").exists(), "a file of the earlier run survived"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty"])
+def test_resume_falls_back_to_the_previous_checkpoint(
+    damage: str, tmp_path: Path, synthetic_root: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    cfg = tiny_config(tmp_path, synthetic_root, train={"epochs": 1, "checkpoint_every_steps": 1})
+    straight = tiny_config(tmp_path, synthetic_root, train={"epochs": 1})
+    train(straight, tmp_path / "straight")
+    interrupted = copy.deepcopy(cfg)
+    interrupted["train"]["max_steps"] = 3  # last.pt at step 3, the previous one (step 2) kept beside it
+    train(interrupted, tmp_path / "run")
+    last = tmp_path / "run" / "last.pt"
+    assert (tmp_path / "run" / "last.previous.pt").is_file()
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2] if damage == "truncated" else b"")
+    steps_taken = recorded_steps(monkeypatch)
+    train(cfg, tmp_path / "run", resume=True)
+    assert "last.pt: unreadable checkpoint" in capsys.readouterr().out
+    assert steps_taken[0] == 3  # from the previous checkpoint, at step 2
+    assert_same_state(state_of(tmp_path / "straight"), state_of(tmp_path / "run"))
+
+
+def test_resume_without_a_usable_checkpoint_is_one_line(tmp_path: Path, synthetic_root: Path) -> None:
+    cfg = tiny_config(tmp_path, synthetic_root, train={"epochs": 1})
+    (tmp_path / "run").mkdir()
+    with pytest.raises(ValueError, match="no checkpoint at"):
+        train(cfg, tmp_path / "run", resume=True)
+    (tmp_path / "run" / "last.pt").write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(ValueError, match=r"last.pt: unreadable checkpoint \(") as info:
+        train(cfg, tmp_path / "run", resume=True)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("metric", "pick"), [("Qabf", max), ("MSE", min)])
+def test_best_epoch_follows_the_metrics_own_direction(metric: str, pick, tmp_path: Path, synthetic_root: Path) -> None:
+    cfg = tiny_config(
+        tmp_path,
+        synthetic_root,
+        train={"epochs": 4},
+        validation={"metrics": ["Qabf", "MSE"], "best_metric": metric},
+        optimizer={"lr": 3e-2},
+    )
+    summary = train(cfg, tmp_path / "run")
+    values = [row[f"val_{metric}"] for row in json.loads((tmp_path / "run" / "log.json").read_text())["epochs"]]
+    assert len(set(values)) == len(values)  # distinct, so the direction decides
+    assert summary["best"] == {"epoch": values.index(pick(values)) + 1, "metric": metric, "value": pick(values)}
+
+
+def test_a_mode_against_the_metrics_direction_is_refused(tmp_path: Path, synthetic_root: Path) -> None:
+    cfg = tiny_config(tmp_path, synthetic_root, validation={"best_metric": "Nabf", "metrics": ["Nabf"], "mode": "max"})
+    with pytest.raises(ValueError, match="validation.mode max contradicts Nabf, for which minimum is best"):
+        Trainer(cfg, tmp_path / "run")
+
+
+def test_checkpoints_every_n_steps(tmp_path: Path, synthetic_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    saved: list[tuple[str, int]] = []
+    save = Trainer._save
+
+    def spy(self, name, weights_name=None):
+        saved.append((name, self.global_step))
+        save(self, name, weights_name)
+
+    monkeypatch.setattr(Trainer, "_save", spy)
+    cfg = tiny_config(tmp_path, synthetic_root, train={"epochs": 2, "checkpoint_every_steps": 3})
+    train(cfg, tmp_path / "run")
+    assert [step for name, step in saved if name == "last.pt"] == [3, 5, 6, 9, 10]  # every 3 steps, and each epoch
+
+
+@pytest.mark.parametrize(
+    "scheduler",
+    [
+        {"type": "cosine", "min_lr": 1e-3},
+        {"type": "onecycle", "max_lr": 5e-2, "pct_start": 0.3},
+    ],
+    ids=["cosine", "onecycle"],
+)
+def test_schedulers_step_once_per_optimizer_step(scheduler: dict, tmp_path: Path, synthetic_root: Path) -> None:
+    from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
+
+    cfg = tiny_config(tmp_path, synthetic_root, scheduler=scheduler, train={"epochs": 2, "log_every": 1})
+    train(cfg, tmp_path / "run")
+    logged = [row["lr"] for row in json.loads((tmp_path / "run" / "log.json").read_text())["epochs"]]
+    steps = [r for r in (tmp_path / "run" / "steps.csv").read_text().splitlines()[1:]]
+    optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-2)
+    reference = (
+        CosineAnnealingLR(optimizer, T_max=10, eta_min=1e-3)
+        if scheduler["type"] == "cosine"
+        else OneCycleLR(optimizer, max_lr=5e-2, total_steps=10, pct_start=0.3)
+    )
+    expected = []
+    for _ in range(10):
+        optimizer.step()
+        reference.step()
+        expected.append(optimizer.param_groups[0]["lr"])
+    assert len(steps) == 10
+    np.testing.assert_allclose(logged, [expected[4], expected[9]], rtol=1e-12)
+
+
+def test_missing_data_names_the_path_tried(
+    tmp_path: Path, synthetic_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = tiny_config(tmp_path, synthetic_root, data={"sources": [{"root": "../elsewhere/RoadScene"}]})
+    with pytest.raises(ValueError) as info:
+        Trainer(cfg, tmp_path / "run")
+    assert str(info.value).startswith(f"data.sources.0.root: {tmp_path / '../elsewhere/RoadScene'} does not exist")
+    assert "working directory" in str(info.value) and "DISTILFUSE_DATA" in str(info.value)
+    cfg = tiny_config(tmp_path, synthetic_root, data={"sources": [{"root": str(synthetic_root), "split": "no.txt"}]})
+    with pytest.raises(ValueError, match=f"data.sources.0.split: {tmp_path / 'no.txt'} does not exist"):
+        Trainer(cfg, tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train.epoch=3"], "unknown key train.epoch; did you mean train.epochs?"),
+        (["optimizer.lr=-1"], "optimizer.lr must be > 0, not -1"),
+        (["--device", "gpu0"], "--device gpu0: not a device name"),
+        (["--resume", "--overwrite"], "give --resume or --overwrite, not both"),
+        (["--threads", "0"], "argument --threads"),
+    ],
+)
+def test_cli_train_errors_are_one_line(tmp_path: Path, capsys, argv: list[str], message: str) -> None:
+    from distilfuse.cli.main import main
+
+    recipe = Path(__file__).resolve().parents[2] / "configs" / "default_mmdr_mini.yaml"
+    try:
+        code = main(["train", str(recipe), *argv, "--out", str(tmp_path / "run")])
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err

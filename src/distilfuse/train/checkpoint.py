@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,29 +11,43 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from distilfuse.io.atomic import atomic_write
 
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
-    """Call `write(tmp_path)` on a temporary file beside `path`, then rename it over `path`."""
+
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be used; the message names the file and the problem."""
+
+
+def previous_checkpoint(path: str | Path) -> Path:
+    """Where `save_checkpoint(path, ..., keep_previous=True)` keeps the checkpoint it replaced."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return path.with_name(f"{path.stem}.previous{path.suffix}")
 
 
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+def save_checkpoint(path: str | Path, state: dict[str, Any], keep_previous: bool = False) -> Path:
+    """Write `state` atomically; with `keep_previous` the checkpoint it replaces is kept (`previous_checkpoint`),
+    so a damaged file still leaves one to fall back on."""
+    path = Path(path)
+
+    def write(tmp: str) -> None:
+        torch.save(state, tmp)
+        if keep_previous and path.is_file():
+            path.replace(previous_checkpoint(path))
+
+    return atomic_write(path, write)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    # Our own files: they hold numpy RNG states and plain Python objects besides tensors.
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """A checkpoint's state, or a CheckpointError (truncated, empty, not a checkpoint) naming the file."""
+    try:
+        # Our own files: they hold numpy RNG states and plain Python objects besides tensors.
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # truncated zips, empty files and foreign pickles fail in many ways
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path}: unreadable checkpoint ({detail})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a distilfuse checkpoint")
+    return state
 
 
 def save_weights(path: str | Path, model: nn.Module) -> Path:

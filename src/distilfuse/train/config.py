@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import difflib
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -49,7 +51,30 @@ DEFAULTS: dict[str, Any] = {
         "deterministic": False,
         "progress": True,
     },
-    "validation": {"metrics": ["SSIM", "Qabf"], "best_metric": "Qabf", "mode": "max", "batch": 4},
+    "validation": {"metrics": ["SSIM", "Qabf"], "best_metric": "Qabf", "batch": 4},
+}
+
+# The keys a recipe may use: a dict lists a section's keys, [schema] the schema of a list's items, None a value,
+# FREE a spec checked where it is built (losses, distillers, strategies). `validation.mode` is optional and must
+# agree with the best metric's own direction.
+FREE = "free-form"
+SCHEMA: dict[str, Any] = {
+    **{key: None for key in DEFAULTS},
+    "student": {"name": None, "weights": None, "init_from_teacher": FREE},
+    "teacher": {"name": None, "weights": None},
+    "losses": FREE,
+    "distillers": FREE,
+    "optimizer": {"type": None, "lr": None, "betas": None, "weight_decay": None, "eps": None},
+    "scheduler": {
+        key: None
+        for key in ("type", "min_lr", "max_lr", "div_factor", "final_div_factor", "pct_start")
+        + ("anneal_strategy", "cycle_momentum", "three_phase")
+    },
+    "strategy": FREE,
+    "data": {**{key: None for key in DEFAULTS["data"]}, "sources": [{"root": None, "split": None}]},
+    "cache": {key: None for key in DEFAULTS["cache"]},
+    "train": {key: None for key in DEFAULTS["train"]},
+    "validation": {**{key: None for key in DEFAULTS["validation"]}, "mode": None},
 }
 
 _VAR = re.compile(r"\$\{([A-Z_]+)\}")
@@ -149,6 +174,46 @@ def _float_if_numeric(value: Any) -> Any:
     return value
 
 
+def _unknown_key(parts: list[str], known: dict[str, Any], origin: str) -> ConfigError:
+    """The error for `parts[-1]`, which `known` (the section at `parts[:-1]`) does not list."""
+    dotted, section = ".".join(parts), ".".join(parts[:-1])
+    prefix = f"{section}." if section else ""
+    close = difflib.get_close_matches(parts[-1], list(known), n=1, cutoff=0.5)
+    hint = f"did you mean {prefix}{close[0]}?" if close else f"valid keys here: {', '.join(known)}"
+    return ConfigError(f"{origin}: unknown key {dotted}; {hint}")
+
+
+def check_keys(tree: Mapping[str, Any], origin: str) -> None:
+    """Reject keys of a (partial) recipe that SCHEMA does not know, suggesting the closest valid name."""
+
+    def walk(value: Any, schema: Any, parts: list[str]) -> None:
+        if isinstance(schema, dict) and isinstance(value, Mapping):
+            for key, item in value.items():
+                if key not in schema:
+                    raise _unknown_key([*parts, str(key)], schema, origin)
+                walk(item, schema[key], [*parts, str(key)])
+        elif isinstance(schema, list) and isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, schema[0], [*parts, str(index)])
+
+    walk(tree, SCHEMA, [])
+
+
+def check_dotted_key(dotted: str, origin: str) -> None:
+    """Reject a dotted override key (`train.epochs`) whose path SCHEMA does not know."""
+    parts = dotted.split(".")
+    schema: Any = SCHEMA
+    for i, part in enumerate(parts):
+        if isinstance(schema, dict):
+            if part not in schema:
+                raise _unknown_key(parts[: i + 1], schema, origin)
+            schema = schema[part]
+        elif isinstance(schema, list) and part.lstrip("-").isdigit():
+            schema = schema[0]
+        else:
+            return  # a free-form spec, or a value (set_dotted says so)
+
+
 def read_recipe(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A recipe's mapping; `base: OTHER.yaml` (relative to the file) is read first and merged under it,
     smoke sections included, so variants state only what differs."""
@@ -177,13 +242,16 @@ def load_config(path: str | Path, overrides: Iterable[str] = (), smoke: bool = F
     path = Path(path)
     raw = read_recipe(path)
     smoke_section = raw.pop("smoke", None) or {}
+    check_keys(raw, str(path))
     cfg = deep_merge(DEFAULTS, raw)
     if smoke:
         if not smoke_section:
             raise ConfigError(f"{path}: no smoke section")
         for key, value in smoke_section.items():
+            check_dotted_key(key, f"{path}: smoke")
             set_dotted(cfg, key, value)
     for key, value in parse_overrides(overrides):
+        check_dotted_key(key, f"override {key}={value}")
         set_dotted(cfg, key, value)
     cfg = substitute(cfg, path_variables())
     cfg["config_file"] = str(path)
@@ -191,8 +259,38 @@ def load_config(path: str | Path, overrides: Iterable[str] = (), smoke: bool = F
     return cfg
 
 
+def _integer(value: Any, key: str, minimum: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ConfigError(f"{key} must be {what}{' or null' if allow_none else ''}, not {value!r}")
+
+
+def _number(value: Any, key: str, low: float, low_open: bool = False, high: float | None = None) -> float:
+    """A finite number in range; numeric strings (YAML reads `1e-4` as one) are converted."""
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+    if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+        raise ConfigError(f"{key} must be a number, not {value!r}")
+    if (number <= low if low_open else number < low) or (high is not None and number >= high):
+        bound = (f"> {low:g}" if low_open else f">= {low:g}") + (f" and < {high:g}" if high is not None else "")
+        raise ConfigError(f"{key} must be {bound}, not {value!r}")
+    return float(number)
+
+
+def _choice(value: Any, key: str, choices: tuple) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(map(str, choices))}, not {value!r}")
+
+
 def validate(cfg: dict) -> None:
-    """Fail early, naming the key, on what would otherwise fail mid-run."""
+    """Fail early, with one line naming the key, on what would otherwise fail mid-run."""
+    _integer(cfg["seed"], "seed", 0)
     if not cfg["student"].get("name"):
         raise ConfigError("student.name is required")
     teacher = cfg.get("teacher")
@@ -200,18 +298,57 @@ def validate(cfg: dict) -> None:
         raise ConfigError("teacher.name is required when a teacher section is given")
     if cfg["distillers"] and teacher is None:
         raise ConfigError("distillers need a teacher section")
+    for key in ("losses", "distillers"):
+        if not isinstance(cfg[key], list) or not all(isinstance(spec, dict) for spec in cfg[key]):
+            raise ConfigError(f"{key} must be a list of specs ({{type: ..., weight: ...}})")
+
+    opt = cfg["optimizer"]
+    _choice(str(opt.get("type", "adam")).lower(), "optimizer.type", ("adam", "adamw"))
+    for key, low_open in (("lr", True), ("weight_decay", False), ("eps", True)):
+        if key in opt:
+            opt[key] = _number(opt[key], f"optimizer.{key}", 0.0, low_open)
+    betas = opt.get("betas", [0.9, 0.999])
+    if not isinstance(betas, list | tuple) or len(betas) != 2:
+        raise ConfigError(f"optimizer.betas must be two numbers in [0, 1), not {betas!r}")
+    opt["betas"] = [_number(b, f"optimizer.betas.{i}", 0.0, high=1.0) for i, b in enumerate(betas)]
+    sched = cfg["scheduler"]
+    _choice(str(sched.get("type", "none")).lower(), "scheduler.type", ("none", "onecycle", "cosine"))
+    for key, low_open in (("min_lr", False), ("max_lr", True)):
+        if key in sched:
+            sched[key] = _number(sched[key], f"scheduler.{key}", 0.0, low_open)
+    if not isinstance(cfg["strategy"], dict):
+        raise ConfigError("strategy must be a section with a name")
+
     data = cfg["data"]
     if not data["sources"]:
         raise ConfigError("data.sources is empty: list dataset roots (and optional split files)")
-    for key in ("patch", "patches_per_image", "batch"):
-        if not isinstance(data[key], int) or data[key] < 1:
-            raise ConfigError(f"data.{key} must be a positive integer, not {data[key]!r}")
+    for i, source in enumerate(data["sources"]):
+        if not isinstance(source, dict) or not source.get("root"):
+            raise ConfigError(f"data.sources.{i} must be {{root: FOLDER, split: FILE (optional)}}, not {source!r}")
+    for key in ("patch", "patches_per_image", "batch", "val_patch", "val_patches_per_image"):
+        _integer(data[key], f"data.{key}", 1)
+    for key in ("val_pairs", "workers"):
+        _integer(data[key], f"data.{key}", 0)
+    _choice(data["flips"], "data.flips", (True, False))
+
+    cache = cfg["cache"]
+    _choice(cache["enabled"], "cache.enabled", (True, False))
+    _choice(cache["dtype"], "cache.dtype", ("float16", "float32"))
+    _integer(cache["batch"], "cache.batch", 1)
+
     train = cfg["train"]
-    if not isinstance(train["epochs"], int) or train["epochs"] < 1:
-        raise ConfigError(f"train.epochs must be a positive integer, not {train['epochs']!r}")
-    if train["amp"] not in ("none", "bf16", "fp16"):
-        raise ConfigError(f"train.amp must be none, bf16 or fp16, not {train['amp']!r}")
-    if train["deterministic"] not in (True, False, "warn"):
-        raise ConfigError(f"train.deterministic must be true, false or warn, not {train['deterministic']!r}")
-    if cfg["validation"]["mode"] not in ("max", "min"):
-        raise ConfigError("validation.mode must be max or min")
+    _integer(train["epochs"], "train.epochs", 1)
+    _integer(train["max_steps"], "train.max_steps", 1, allow_none=True)
+    for key in ("checkpoint_every_steps", "validate_every", "log_every"):
+        _integer(train[key], f"train.{key}", 0, allow_none=True)
+    _choice(train["amp"], "train.amp", ("none", "bf16", "fp16"))
+    _choice(train["loss_space"], "train.loss_space", ("raw", "unit"))
+    _choice(train["deterministic"], "train.deterministic", (True, False, "warn"))
+    _choice(train["progress"], "train.progress", (True, False))
+
+    val = cfg["validation"]
+    if not isinstance(val["metrics"], list) or not val["metrics"]:
+        raise ConfigError(f"validation.metrics must be a non-empty list of metric names, not {val['metrics']!r}")
+    _integer(val["batch"], "validation.batch", 1)
+    if "mode" in val:
+        _choice(val["mode"], "validation.mode", ("max", "min"))

@@ -27,17 +27,20 @@ from distilfuse.data.patches import (
     split_pairs,
     validation_crops,
 )
+from distilfuse.io.atomic import remove_stale_partials
 from distilfuse.models import FeatureTaps, create, freeze
 from distilfuse.report.figures import plot_curves
 from distilfuse.train.checkpoint import (
+    CheckpointError,
     load_checkpoint,
+    previous_checkpoint,
     rng_state,
     save_checkpoint,
     save_weights,
     seed_everything,
     set_rng_state,
 )
-from distilfuse.train.config import ConfigError
+from distilfuse.train.config import ConfigError, path_variables
 from distilfuse.train.distributed import DistContext, unwrap
 from distilfuse.train.logs import loss_series, write_csv, write_json
 from distilfuse.train.optim import build_optimizer, build_scheduler
@@ -45,6 +48,18 @@ from distilfuse.train.strategies import STRATEGIES, Phase, Strategy
 from distilfuse.train.teacher_cache import OUTPUT_KEY, TeacherCache, teacher_inputs
 
 CHECKPOINT_FORMAT = 1
+# What a run writes into its folder (a new run refuses a folder holding any of them).
+RUN_FILES = (
+    "last.pt",
+    "last.previous.pt",
+    "best.pt",
+    "last.safetensors",
+    "best.safetensors",
+    "log.csv",
+    "steps.csv",
+    "log.json",
+    "curves.png",
+)
 # Sections that must not change between a checkpoint and the run resuming it.
 RESUME_FIXED = ("seed", "student", "teacher", "losses", "distillers", "optimizer", "scheduler", "strategy", "data")
 
@@ -63,6 +78,7 @@ class Trainer:
         device: str = "cpu",
         resume: bool = False,
         progress: bool | None = None,
+        overwrite: bool = False,
     ) -> None:
         self.cfg = cfg
         self.out_dir = Path(out_dir)
@@ -70,6 +86,7 @@ class Trainer:
         if requested.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"--device {device}: CUDA is not available on this machine")
         self.dist = DistContext.from_env(requested.type)
+        self._claim_run_folder(resume, overwrite)
         self.device = (
             torch.device("cuda", self.dist.local_rank) if requested.type == "cuda" and self.dist.enabled else requested
         )
@@ -116,6 +133,21 @@ class Trainer:
         self._resume_state: dict[str, Any] | None = self._load_resume() if resume else None
 
     # ----------------------------------------------------------------------------------- building
+    def _claim_run_folder(self, resume: bool, overwrite: bool) -> None:
+        """Refuse to train over an earlier run unless resuming it or told to overwrite it (its files are then
+        deleted, so none of them mixes with the new run's); clear partial files of killed writes."""
+        earlier = [self.out_dir / name for name in RUN_FILES if (self.out_dir / name).exists()]
+        if earlier and not resume and not overwrite:
+            raise ConfigError(
+                f"{self.out_dir} already holds a run ({earlier[0].name}); continue it with --resume, "
+                "replace it with --overwrite, or choose another --out"
+            )
+        if self.dist.is_main:
+            if overwrite and not resume:
+                for path in earlier:
+                    path.unlink()
+            remove_stale_partials(self.out_dir)
+
     def _set_determinism(self, mode: bool | str) -> None:
         if mode:
             # Some CUDA kernels (e.g. reflection-pad backward) have no deterministic version: "warn" keeps going.
@@ -189,6 +221,13 @@ class Trainer:
         dcfg = self.cfg["data"]
         if dcfg["patch"] % self.scale or dcfg["val_patch"] % self.scale:
             raise ConfigError(f"data.patch and data.val_patch must be multiples of the scale {self.scale}")
+        for i, source in enumerate(dcfg["sources"]):
+            for key, exists in (("root", Path.is_dir), ("split", Path.is_file)):
+                if source.get(key) and not exists(Path(source[key])):
+                    raise ConfigError(
+                        f"data.sources.{i}.{key}: {Path(source[key]).absolute()} does not exist (relative paths start "
+                        f"from the working directory; ${{DATA}} is {path_variables()['DATA']}, set by DISTILFUSE_DATA)"
+                    )
         pairs = list_pairs(dcfg["sources"])
         train_pairs, val_pairs = split_pairs(pairs, int(dcfg["val_pairs"]), self.seed)
         self.train_pairs, self.val_pairs = train_pairs, val_pairs
@@ -216,8 +255,9 @@ class Trainer:
             self._check_validation_metrics()
 
     def _check_validation_metrics(self) -> None:
-        """Canonical metric names, and the best-checkpoint metric among them (checked before any training)."""
-        from distilfuse.metrics import resolve_metric_names
+        """Canonical metric names, and the best-checkpoint metric among them, whose own direction (higher or
+        lower is better) decides which epoch is best (checked before any training)."""
+        from distilfuse.metrics import METRICS, resolve_metric_names
 
         vcfg = self.cfg["validation"]
         try:
@@ -228,6 +268,13 @@ class Trainer:
         if best not in vcfg["metrics"]:
             raise ConfigError(f"validation.best_metric {best} is not in validation.metrics {vcfg['metrics']}")
         vcfg["best_metric"] = best
+        self.best_is_higher = METRICS[best].higher_is_better
+        expected = "max" if self.best_is_higher else "min"
+        if vcfg.get("mode", expected) != expected:
+            raise ConfigError(
+                f"validation.mode {vcfg['mode']} contradicts {best}, for which {expected}imum is best; "
+                "drop validation.mode (the metric decides)"
+            )
 
     def _build_caches(self) -> None:
         """One cache per teacher input scale used by any phase (rank 0 computes, the others wait)."""
@@ -523,7 +570,7 @@ class Trainer:
             return False
         if not self.best or self.best.get("value") is None:
             return True
-        return value > self.best["value"] if vcfg["mode"] == "max" else value < self.best["value"]
+        return value > self.best["value"] if self.best_is_higher else value < self.best["value"]
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -583,18 +630,34 @@ class Trainer:
     def _save(self, name: str, weights_name: str | None = None) -> None:
         state = self._state()  # every rank takes part (gathering rank-local states)
         if self.dist.is_main:
-            save_checkpoint(self.out_dir / name, state)
+            save_checkpoint(self.out_dir / name, state, keep_previous=name == "last.pt")
             if weights_name:
                 save_weights(self.out_dir / weights_name, self.student)
         self.dist.barrier()
 
     def _load_resume(self) -> dict[str, Any]:
+        """last.pt, or the checkpoint it replaced when last.pt is damaged (e.g. by a crash while it was written)."""
         path = self.out_dir / "last.pt"
-        if not path.is_file():
-            raise ConfigError(f"--resume: no checkpoint at {path}")
-        state = load_checkpoint(path)
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ConfigError(f"{path}: checkpoint format {state.get('format')} is not {CHECKPOINT_FORMAT}")
+        problems = []
+        for candidate in (path, previous_checkpoint(path)):
+            if not candidate.is_file():
+                continue
+            try:
+                state = load_checkpoint(candidate)
+                if state.get("format") != CHECKPOINT_FORMAT:
+                    raise CheckpointError(
+                        f"{candidate}: checkpoint format {state.get('format')} is not {CHECKPOINT_FORMAT}"
+                    )
+            except CheckpointError as exc:
+                problems.append(str(exc))
+                continue
+            if problems:
+                self._say(f"{problems[0]}; resuming from the checkpoint before it, {candidate.name}")
+            path = candidate
+            break
+        else:
+            raise ConfigError(f"--resume: {'; '.join(problems) or f'no checkpoint at {path}'}")
+        self._resume_path = path
         changed = [k for k in RESUME_FIXED if state["config"].get(k) != self.cfg.get(k)]
         if changed:
             raise ConfigError(
@@ -629,7 +692,7 @@ class Trainer:
         self.history, self.step_log, self.best = state["history"], state["step_log"], state["best"]
         set_rng_state(local["rng"])
         self._say(
-            f"resumed from {self.out_dir / 'last.pt'} at epoch {self.epoch + 1}, "
+            f"resumed from {self._resume_path} at epoch {self.epoch + 1}, "
             f"step {self.step_in_epoch} of {self.steps_per_epoch}"
         )
 
@@ -652,7 +715,15 @@ class Trainer:
 
 
 def train(
-    cfg: dict[str, Any], out_dir: str | Path, device: str = "cpu", resume: bool = False, progress: bool | None = None
+    cfg: dict[str, Any],
+    out_dir: str | Path,
+    device: str = "cpu",
+    resume: bool = False,
+    progress: bool | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Train a config (see `distilfuse.train.config.load_config`) into `out_dir`; returns a summary."""
-    return Trainer(cfg, out_dir, device=device, resume=resume, progress=progress).fit()
+    """Train a config (see `distilfuse.train.config.load_config`) into `out_dir`; returns a summary.
+
+    An `out_dir` holding an earlier run is refused unless `resume` (continue it) or `overwrite` (replace it).
+    """
+    return Trainer(cfg, out_dir, device=device, resume=resume, progress=progress, overwrite=overwrite).fit()
