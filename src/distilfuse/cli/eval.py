@@ -124,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
     )
     problems = len(pair_problems) + result.problems
     means, counts = result.means, result.counts
+    empty = [str(d) for d, label in zip(fused_dirs, labels, strict=True) if counts[label] == 0]
+    if empty:
+        _problem(f"error: no fused image could be evaluated in {', '.join(empty)}; nothing written")
+        return 2
     if args.methods:
         table = method_table(means, counts, names)
         print(table, end="")
