@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--eval-results",
         type=Path,
         metavar="FILE.json",
-        help="use the means of an earlier 'distilfuse eval --methods' run instead of computing them",
+        help="use the means of an earlier 'distilfuse eval --methods' run instead of computing them "
+        "(its metrics, profile and stretch then apply)",
     )
     p.add_argument(
         "--bench", type=Path, nargs="+", default=[], metavar="FILE.json", help="'distilfuse bench --out' results"
