@@ -86,7 +86,7 @@ def run(argv: list[str]) -> None:
 
 def replace_section(path: Path, section: str) -> None:
     """Put `section` (starting with SECTION) in place of the old one, or append it; other sections are kept."""
-    from distilfuse.train.checkpoint import atomic_write
+    from distilfuse.io.atomic import atomic_write
 
     text = path.read_text() if path.exists() else "# Results\n\nMeasured results of this project, one section each.\n"
     start = text.find(SECTION + "\n")

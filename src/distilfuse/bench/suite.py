@@ -134,7 +134,7 @@ def machine_header(device: str | torch.device) -> str:
 
 def write_results_json(path: str | Path, results: list[BenchResult], machine: dict[str, str]) -> Path:
     """The results and the machine they were measured on, as JSON (read back by `read_results_json`)."""
-    from distilfuse.train.checkpoint import atomic_write
+    from distilfuse.io.atomic import atomic_write
 
     document = {"machine": machine, "results": [asdict(r) for r in results]}
     return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(document, indent=1) + "\n"))

@@ -41,7 +41,7 @@ def new_figure(width_px: int, height_px: int) -> Figure:
 
 def save_figure(figure: Figure, path: str | Path) -> Path:
     """Write atomically as PNG or SVG (by suffix); the file carries no date, so reruns give the same bytes."""
-    from distilfuse.train.checkpoint import atomic_write
+    from distilfuse.io.atomic import atomic_write
 
     path = Path(path)
     kind = path.suffix.lower().lstrip(".")
