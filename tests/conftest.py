@@ -1,4 +1,9 @@
-"""Shared fixtures: where ../shared lives, and skipping cleanly when it is absent."""
+"""Shared fixtures: where ../shared lives, and skipping cleanly when it is absent.
+
+One CPU thread everywhere, set before torch loads and inherited by the commands and processes the tests
+start: the tests' tensors are small, and with a thread per core a machine busy with other work makes
+every parallel region wait for a descheduled thread (benchmarks/bench_threads.py; issue 11).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("DISTILFUSE_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["DISTILFUSE_THREADS"]))
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DISTILFUSE_DATA", PROJECT_ROOT.parent / "shared" / "data")).resolve().parent
