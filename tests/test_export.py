@@ -131,3 +131,25 @@ def test_cli_exports_with_a_weights_file(tmp_path, capsys) -> None:
 def test_cli_errors_are_user_errors(argv: tuple[str, ...], message: str) -> None:
     with pytest.raises(UserError, match=message):
         run_cli(*argv)
+
+
+def test_cli_without_the_onnx_extra_says_how_to_install_it(tmp_path, monkeypatch) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "onnx" else find_spec(name))
+    with pytest.raises(
+        UserError, match=r"needs the onnx extra \(onnx not installed\): pip install 'distilfuse\[onnx\]'"
+    ):
+        run_cli("mmdr-mini", "--onnx", str(tmp_path / "m.onnx"))
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_cli_refuses_non_finite_weights(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    state = create("mmdr-mini").state_dict()
+    next(iter(state.values())).view(-1)[-1] = float("inf")
+    save_file(state, str(tmp_path / "inf.safetensors"))
+    with pytest.raises(UserError, match="inf.safetensors: weights hold non-finite values"):
+        run_cli("mmdr-mini", "--weights", str(tmp_path / "inf.safetensors"), "--onnx", str(tmp_path / "m.onnx"))

@@ -171,6 +171,8 @@ def test_cli_out_writes_json_that_reads_back_and_is_never_overwritten(tmp_path, 
         (("mmdr-mini", "--size", "640"), "WIDTHxHEIGHT"),
         (("no-such-model",), "unknown fusion model"),
         (("mmdr-mini", "--repeats", "0"), "--repeats"),
+        (("mmdr-mini", "--device", "meta"), "--device meta: meta devices are not supported"),
+        (("mmdr-mini", "--device", "gpu0"), "--device gpu0: not a device name"),
     ],
 )
 def test_cli_errors_are_user_errors(argv: tuple[str, ...], message: str) -> None:

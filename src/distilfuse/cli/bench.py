@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from distilfuse.cli.common import parse_device
 from distilfuse.cli.main import UserError
 
 
@@ -57,8 +58,6 @@ def _zoo(target: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from distilfuse.bench import benchmark, fusion_models, markdown_table, parse_size
     from distilfuse.bench.measure import machine_info
     from distilfuse.bench.suite import machine_header, write_results_json
@@ -75,11 +74,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {args.out}: already exists; choose a new file name")
     try:
         height, width = parse_size(args.size)
-        device = torch.device(args.device)
-    except (ValueError, RuntimeError) as exc:
+    except ValueError as exc:
         raise UserError(str(exc)) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {args.device}: CUDA is not available on this machine")
+    device = parse_device(args.device)
     names = fusion_models() if args.all else [args.model]
     if not args.all and args.model not in fusion_models():
         raise UserError(f"unknown fusion model {args.model!r}; registered: {', '.join(fusion_models())}")

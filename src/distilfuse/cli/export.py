@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from distilfuse.cli.common import check_finite
 from distilfuse.cli.main import UserError
 
 
@@ -28,9 +29,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+ONNX_PACKAGES = ("onnx", "onnxscript")
+
+
 def run(args: argparse.Namespace) -> int:
+    import importlib.util
+
     from distilfuse.export import DEFAULT_OPSET, ExportError, export_onnx
     from distilfuse.models import WeightsError, create, get_card
+
+    missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(
+            f"ONNX export needs the onnx extra ({', '.join(missing)} not installed): pip install 'distilfuse[onnx]'"
+        )
 
     try:
         card = get_card(args.model)
@@ -39,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         model = create(args.model, weights=args.weights if args.weights is not None else "default")
     except (KeyError, WeightsError) as exc:
         raise UserError(str(exc).strip("'\"")) from None
+    check_finite(model, args.weights if args.weights is not None else f"{args.model} shipped weights")
     if not args.onnx.parent.is_dir():
         raise UserError(f"--onnx {args.onnx}: folder {args.onnx.parent} does not exist")
     try:
