@@ -122,16 +122,18 @@ def fuse_images(
     colour_image, scaling = (vis, "dtype") if colour_from == "vis" else (ir, ir_scaling)
     ycbcr = None if is_gray(colour_image) else rgb_to_ycbcr(to_unit(colour_image, scaling))  # type: ignore[arg-type]
     ir_y = ycbcr[..., 0] if ycbcr is not None and colour_from == "ir" else _gray(ir, ir_scaling)
-    vis_unit = to_unit(vis)
     if ycbcr is not None and colour_from == "vis":
         vis_y = ycbcr[..., 0]
     else:
+        vis_unit = to_unit(vis)
         vis_y = vis_unit if vis_unit.ndim == 2 else vis_unit[..., 0] if is_gray(vis) else luma(vis_unit)
+        del vis_unit  # large images: keep only what is still needed
 
     def as_tensor(a: np.ndarray) -> Tensor:
         return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None].to(device)
 
     raw = fuse_tensors(model, as_tensor(ir_y), as_tensor(vis_y), tile=tile, progress=progress)[0, 0]
+    del ir_y, vis_y
     raw_np = raw.float().cpu().numpy()
     if output_range == "stretch":
         fused_y = min_max_stretch(raw_np)
@@ -139,10 +141,11 @@ def fuse_images(
         fused_y = model.to_unit_range(raw.float()).cpu().numpy()
     if ycbcr is None:
         return FusionResult(fused_y.astype(np.float32), raw_np)
-    chroma = ycbcr[..., 1:]
-    if fused_y.shape != chroma.shape[:2]:  # super-resolving models: upsample the chroma to match
-        t = torch.from_numpy(np.ascontiguousarray(chroma.transpose(2, 0, 1)))[None]
+    if fused_y.shape != ycbcr.shape[:2]:  # super-resolving models: upsample the chroma to match
+        t = torch.from_numpy(np.ascontiguousarray(ycbcr[..., 1:].transpose(2, 0, 1)))[None]
         chroma = F.interpolate(t, size=fused_y.shape, mode="bicubic", align_corners=False)[0]
         chroma = chroma.clamp(0, 1).permute(1, 2, 0).numpy()
-    rgb = ycbcr_to_rgb(np.concatenate([fused_y[..., None], chroma], axis=-1))
-    return FusionResult(rgb.astype(np.float32), raw_np)
+        ycbcr = np.concatenate([fused_y[..., None], chroma], axis=-1)
+    else:
+        ycbcr[..., 0] = fused_y  # in place: the input's luma is no longer needed
+    return FusionResult(ycbcr_to_rgb(ycbcr), raw_np)

@@ -56,3 +56,12 @@ def test_luma_of_torch_batches_matches_numpy_and_keeps_grey_per_image() -> None:
         np.testing.assert_array_equal(got[0].numpy(), luma(colour, weights, rounding))
         np.testing.assert_array_equal(got[1].numpy(), grey[..., 0])
     assert not np.array_equal(luma(grey, rounding="half_even"), grey[..., 0])
+
+
+def test_conversions_by_row_strips_equal_the_whole_image(monkeypatch) -> None:
+    rgb = np.random.default_rng(1).random((23, 9, 3), dtype=np.float32)
+    whole = rgb_to_ycbcr(rgb), ycbcr_to_rgb(rgb)
+    monkeypatch.setattr("distilfuse.io.colour.STRIP_ROWS", 5)  # 23 rows: four strips of 5 and one of 3
+    for before, after in zip(whole, (rgb_to_ycbcr(rgb), ycbcr_to_rgb(rgb)), strict=True):
+        assert after.dtype == np.float32 and after.shape == rgb.shape
+        np.testing.assert_array_equal(after, before)

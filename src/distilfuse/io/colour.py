@@ -73,17 +73,29 @@ def luma(
     return y
 
 
+# Rows converted at a time: the conversions are per pixel, so strips give the same result as the whole
+# image while bounding torch's temporaries on large images.
+STRIP_ROWS = 256
+
+
+def _by_strips(convert, image: np.ndarray) -> np.ndarray:
+    """`convert` ((3,h,W) float32 tensor -> same) applied to row strips of an (H,W,3) image, as float32."""
+    out = np.empty(image.shape, np.float32)
+    for top in range(0, image.shape[0], STRIP_ROWS):
+        strip = np.ascontiguousarray(image[top : top + STRIP_ROWS], dtype=np.float32)
+        out[top : top + STRIP_ROWS] = convert(torch.from_numpy(strip).permute(2, 0, 1)).permute(1, 2, 0).numpy()
+    return out
+
+
 def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
     """(H,W,3) float RGB in [0,1] -> (H,W,3) Y, Cb, Cr (kornia's channel order) in [0,1]."""
     import kornia.color  # lazy: the metrics import this module and need no kornia
 
-    t = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)
-    return kornia.color.rgb_to_ycbcr(t).permute(1, 2, 0).numpy()
+    return _by_strips(kornia.color.rgb_to_ycbcr, rgb)
 
 
 def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
     """Inverse of `rgb_to_ycbcr`; the result is clipped to [0,1]."""
     import kornia.color
 
-    t = torch.from_numpy(np.ascontiguousarray(ycbcr, dtype=np.float32)).permute(2, 0, 1)
-    return kornia.color.ycbcr_to_rgb(t).clamp(0.0, 1.0).permute(1, 2, 0).numpy()
+    return _by_strips(lambda t: kornia.color.ycbcr_to_rgb(t).clamp(0.0, 1.0), ycbcr)

@@ -124,8 +124,9 @@ def from_unit(arr: np.ndarray, bits: int = 8) -> np.ndarray:
     """Float image in [0, 1] -> uint8 or uint16 (values outside are clipped, rounded to nearest)."""
     if bits not in (8, 16):
         raise ValueError(f"bit depth must be 8 or 16, not {bits}")
-    top = 255 if bits == 8 else 65535
-    scaled = np.rint(np.clip(arr, 0.0, 1.0) * top)
+    scaled = np.clip(arr, 0.0, 1.0)  # one temporary, scaled and rounded in place (large images)
+    scaled *= 255 if bits == 8 else 65535
+    np.rint(scaled, out=scaled)
     return scaled.astype(np.uint8 if bits == 8 else np.uint16)
 
 
