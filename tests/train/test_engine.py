@@ -355,3 +355,18 @@ def test_cli_train_errors_are_one_line(tmp_path: Path, capsys, argv: list[str], 
         code = exc.code
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_partial_files_of_a_killed_run_are_removed(tmp_path: Path, synthetic_root: Path) -> None:
+    import subprocess
+    import sys
+
+    from distilfuse.io.atomic import PARTIAL_MARK
+
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()  # a writer that no longer runs, as after kill -9
+    partial = tmp_path / "run" / f".last.pt{PARTIAL_MARK}{finished.pid}-0badcafe"
+    partial.parent.mkdir()
+    partial.write_bytes(b"half a checkpoint")
+    Trainer(tiny_config(tmp_path, synthetic_root), tmp_path / "run")
+    assert not partial.exists()
