@@ -28,6 +28,9 @@ class ModelCard:
     param_count: int  # documented count, checked by the tests
     summary: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # create(name) gives the fresh initialisation while no weights ship, instead of an error: for models
+    # whose untrained form is already a sensible fusion rule (the rt students).
+    untrained_default: bool = False
 
     @property
     def shipped_weights(self) -> Path | None:
@@ -40,13 +43,22 @@ _MODEL_PACKAGES = ("distilfuse.models.teachers", "distilfuse.models.students")
 _discovered = False
 
 
-def register_model(name: str, *, role: Role, paper: str, param_count: int, summary: str, **kwargs: Any):
+def register_model(
+    name: str,
+    *,
+    role: Role,
+    paper: str,
+    param_count: int,
+    summary: str,
+    untrained_default: bool = False,
+    **kwargs: Any,
+):
     """Class decorator registering `name` (stack it for variants that differ by constructor kwargs)."""
 
     def decorate(cls: type[nn.Module]) -> type[nn.Module]:
         if name in _REGISTRY and _REGISTRY[name].cls is not cls:
             raise ValueError(f"model name {name!r} registered twice")
-        _REGISTRY[name] = ModelCard(name, cls, role, paper, param_count, summary, dict(kwargs))
+        _REGISTRY[name] = ModelCard(name, cls, role, paper, param_count, summary, dict(kwargs), untrained_default)
         return cls
 
     return decorate
@@ -128,10 +140,13 @@ def create(name: str, weights: str | Path | None = "default", **kwargs: Any) -> 
     """Build a registered model.
 
     weights: "default" loads the weights shipped with the package (an error if the model ships
-    none), None leaves the fresh initialisation, a path loads that file strictly.
+    none, unless its card has ``untrained_default``: then the fresh initialisation), None leaves the
+    fresh initialisation, a path loads that file strictly.
     """
     card = get_card(name)
     model = card.cls(**{**card.kwargs, **kwargs})
+    if weights == "default" and card.shipped_weights is None and card.untrained_default:
+        weights = None
     if weights == "default":
         if card.shipped_weights is None:
             raise WeightsError(f"model {name!r} ships no weights; pass a weights file (or weights=None)")
