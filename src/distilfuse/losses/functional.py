@@ -16,7 +16,7 @@ from torch import Tensor
 
 from distilfuse.ops import structural
 
-GradientOperator = Literal["sobel", "sobel_magnitude", "laplacian"]
+GradientOperator = Literal["sobel", "sobel_magnitude", "laplacian", "laplacian8"]
 
 # GMSD's stability constant T = 170 on the 0..255 scale (Xue et al., 2014), rescaled to [0,1] images.
 GMSD_C = structural.GMSD_T / 255.0**2
@@ -60,15 +60,32 @@ def laplacian4(x: Tensor) -> Tensor:
     return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), weight, groups=channels)
 
 
+def laplacian8(x: Tensor) -> Tensor:
+    """8-neighbour Laplacian / 8, [[1,1,1],[1,-8,1],[1,1,1]] / 8 per channel, zero border (MMDRFuse's code).
+
+    Signed: losses compare two of these maps, so the kernel's overall sign does not matter.
+    """
+    check_image(x)
+    kernel = x.new_full((3, 3), 1.0 / 8)
+    kernel[1, 1] = -1.0
+    channels = x.shape[1]
+    return F.conv2d(x, kernel.expand(channels, 1, 3, 3), padding=1, groups=channels)
+
+
 def image_gradient(x: Tensor, operator: GradientOperator = "sobel_magnitude", normalized: bool = True) -> Tensor:
-    """The gradient field a loss compares: Sobel (gx, gy) stacked on channels, |Sobel|, or the Laplacian."""
+    """The gradient field a loss compares: Sobel (gx, gy) stacked on channels, |Sobel|, or a Laplacian
+    (4-neighbour with replicate border, or MMDRFuse's 8-neighbour / 8 with zero border)."""
     if operator == "sobel":
         return sobel_xy(x, normalized).flatten(1, 2)
     if operator == "sobel_magnitude":
         return sobel_magnitude(x, normalized)
     if operator == "laplacian":
         return laplacian4(x)
-    raise ValueError(f"unknown gradient operator {operator!r}; use 'sobel', 'sobel_magnitude' or 'laplacian'")
+    if operator == "laplacian8":
+        return laplacian8(x)
+    raise ValueError(
+        f"unknown gradient operator {operator!r}; use 'sobel', 'sobel_magnitude', 'laplacian' or 'laplacian8'"
+    )
 
 
 def per_sample_mean(x: Tensor) -> Tensor:
@@ -148,6 +165,7 @@ __all__ = [
     "gmsd",
     "image_gradient",
     "laplacian4",
+    "laplacian8",
     "per_sample_mean",
     "resize_to",
     "sobel_magnitude",

@@ -81,10 +81,14 @@ def _to_rgb(x: Tensor) -> Tensor:
 
 
 class VGGFeatures(nn.Module):
-    """Frozen VGG features at ``layers`` of [0,1] images (gray repeated to RGB, ImageNet-normalised)."""
+    """Frozen VGG features at ``layers`` of [0,1] images (gray repeated to RGB, ImageNet-normalised unless
+    ``imagenet_normalize=False``: MMDRFuse's code feeds the raw [0,1] image)."""
 
-    def __init__(self, network: Network, layers: Sequence[str], weights: str | Path) -> None:
+    def __init__(
+        self, network: Network, layers: Sequence[str], weights: str | Path, imagenet_normalize: bool = True
+    ) -> None:
         super().__init__()
+        self.imagenet_normalize = imagenet_normalize
         indices = vgg_layer_indices(network)
         for name in layers:
             _layer_block(name, network)
@@ -113,7 +117,9 @@ class VGGFeatures(nn.Module):
         return super().train(False)  # frozen: always in eval mode
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        x = (_to_rgb(x) - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        x = _to_rgb(x)
+        if self.imagenet_normalize:
+            x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
         out: list[Tensor] = []
         for index, module in enumerate(self.features):
             x = module(x)
@@ -156,14 +162,17 @@ _SUBSTITUTES_ANNOUNCED: set[tuple[str, tuple[str, ...]]] = set()  # one log line
 
 
 def build_feature_extractor(
-    network: Network = "vgg19", layers: Sequence[str] | None = None, weights: str | Path | None = None
+    network: Network = "vgg19",
+    layers: Sequence[str] | None = None,
+    weights: str | Path | None = None,
+    imagenet_normalize: bool = True,
 ) -> nn.Module:
     """VGG features from ``weights``, or the logged ``PyramidFeatures`` substitute when it is None."""
     layers = tuple(layers) if layers is not None else default_layers(network)
     if not layers:
         raise ValueError("perceptual features need at least one layer")
     if weights is not None:
-        return VGGFeatures(network, layers, weights)
+        return VGGFeatures(network, layers, weights, imagenet_normalize)
     features = PyramidFeatures(network, layers)
     if (network, layers) in _SUBSTITUTES_ANNOUNCED:
         return features
@@ -192,7 +201,8 @@ class PerceptualLoss(TaskLoss):
 
     ``target``: 'max' (MMDRFuse), 'ir', 'vis', or 'both' (mean of the ir and vis distances).
     ``layers`` default to the five pre-pool ReLUs; ``weights`` is a torchvision-style VGG file or None
-    (the pyramid substitute, logged once at construction).
+    (the pyramid substitute, logged once at construction); ``imagenet_normalize=False`` feeds VGG the raw
+    [0,1] image, as MMDRFuse's official code does.
     """
 
     def __init__(
@@ -202,12 +212,13 @@ class PerceptualLoss(TaskLoss):
         weights: str | None = None,
         layers: Sequence[str] | None = None,
         target: Literal["max", "ir", "vis", "both"] = "max",
+        imagenet_normalize: bool = True,
     ) -> None:
         super().__init__(weight)
         if target not in ("max", "ir", "vis", "both"):
             raise ValueError(f"target must be 'max', 'ir', 'vis' or 'both', got {target!r}")
         self.target = target
-        self.features = build_feature_extractor(network, layers, weights)
+        self.features = build_feature_extractor(network, layers, weights, imagenet_normalize)
 
     def forward(self, fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         self.check_inputs(fused, ir, vis)

@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "student": {"name": None, "weights": None, "init_from_teacher": {}},
     "teacher": None,
+    # A torchvision-style VGG state dict for every perceptual term left without one (losses, refresh).
+    "perceptual_weights": None,
     "losses": [],
     "distillers": [],
     "optimizer": {"type": "adam", "lr": 1e-4, "betas": [0.9, 0.999], "weight_decay": 0.0},
@@ -255,6 +257,7 @@ def load_config(path: str | Path, overrides: Iterable[str] = (), smoke: bool = F
         set_dotted(cfg, key, value)
     cfg = substitute(cfg, path_variables())
     cfg["config_file"] = str(path)
+    fill_perceptual_weights(cfg)
     validate(cfg)
     return cfg
 
@@ -352,3 +355,40 @@ def validate(cfg: dict) -> None:
     _integer(val["batch"], "validation.batch", 1)
     if "mode" in val:
         _choice(val["mode"], "validation.mode", ("max", "min"))
+
+
+def without_teacher(cfg: dict) -> dict:
+    """The no-KD arm of a recipe: the same student, task losses, data, schedule and budget, but no
+    teacher, no distillers and no teacher-initialised layers. Strategies whose steps are distillation
+    (two_stage_sr) have no such arm."""
+    if cfg["strategy"].get("fusion_distillers"):
+        name = cfg["strategy"]["name"]
+        raise ConfigError(f"strategy {name} trains its first stage by distillation only: it has no no-KD arm")
+    if not cfg["losses"]:
+        raise ConfigError("a no-KD arm needs task losses: the recipe has none")
+    out = copy.deepcopy(cfg)
+    out["teacher"] = None
+    out["distillers"] = []
+    out["student"]["init_from_teacher"] = {}
+    return out
+
+
+PERCEPTUAL_KEYS = {"perceptual": "weights", "hkd_teacher": "perceptual_weights"}  # loss type -> its weights key
+
+
+def fill_perceptual_weights(cfg: dict) -> None:
+    """Give the top-level `perceptual_weights` file to every perceptual loss and refresh memory that names
+    none, so `perceptual_weights=PATH` switches a whole recipe from the substitute to VGG."""
+    path = cfg.get("perceptual_weights")
+    if not path:
+        return
+    for spec in cfg["losses"]:
+        key = PERCEPTUAL_KEYS.get(spec.get("type"))
+        if key and not spec.get(key):
+            spec[key] = path
+    refresh = cfg["strategy"].get("refresh")
+    if cfg["strategy"].get("name") == "dynamic_refresh":
+        refresh = cfg["strategy"].setdefault("refresh", {}) if refresh is None else refresh
+        if not refresh.get("perceptual_weights"):
+            refresh["perceptual_weights"] = path
+

@@ -229,19 +229,26 @@ class DynamicRefreshStrategy(Strategy):
     (eqs. 6-12) of `distilfuse.distill.refresh.RefreshMemory`, whose per-patch memory of the best
     historical outputs is rank-local state (each rank always sees the same shard of the pool).
 
-    Spec: `refresh_weight` (1), `refresh` = keyword arguments of RefreshMemory (`perceptual_weights`,
-    `network`).
+    Spec: `refresh_weight` (1), `level`: `sample` (the paper's eqs. 6-8) or `batch` (the released code's
+    rule, `BatchRefreshMemory`), `fill_epochs` (epochs that only store outputs; the code: 1), `refresh` =
+    keyword arguments of the memory (`perceptual_weights`, `network`, `gap_scale`, `gradient`,
+    `imagenet_normalize`).
     """
 
     def __init__(self, trainer: Trainer, spec: dict[str, Any]) -> None:
         super().__init__(trainer, spec)
-        from distilfuse.distill.refresh import RefreshMemory
+        from distilfuse.distill.refresh import BatchRefreshMemory, RefreshMemory
 
         if self.scale != 1:
             raise ConfigError("strategy dynamic_refresh trains fusion at scale 1")
+        memories = {"sample": RefreshMemory, "batch": BatchRefreshMemory}
+        level = spec.get("level", "sample")
+        if level not in memories:
+            raise ConfigError(f"strategy.level must be sample or batch, not {level!r}")
         patch = int(trainer.cfg["data"]["patch"])
         self.weight = float(spec.get("refresh_weight", 1.0))
-        self.memory = RefreshMemory(len(trainer.pool), (patch, patch), **(spec.get("refresh") or {}))
+        self.fill_epochs = int(spec.get("fill_epochs", 0))
+        self.memory = memories[level](len(trainer.pool), (patch, patch), **(spec.get("refresh") or {}))
 
     def step(self, batches: list[dict[str, Any]]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         trainer = self.trainer
@@ -250,7 +257,8 @@ class DynamicRefreshStrategy(Strategy):
         with trainer.autocast():
             fused = trainer.loss_space(out)
             # Score the current outputs first (eqs. 6-8), then learn from the stored bests (eqs. 9-12).
-            self.memory.update(batch["index"], fused, batch["ir"], batch["vis"])
+            fill = trainer.epoch < self.fill_epochs
+            self.memory.update(batch["index"], fused, batch["ir"], batch["vis"], fill=fill)
             terms["refresh"] = self.weight * self.memory.loss(batch["index"], fused)
         trainer.optimize(sum(terms.values()), "student")
         return terms, {}

@@ -1,0 +1,169 @@
+"""Does the teacher help? Train a recipe twice at equal budget -- as written (KD) and with `--no-distill`
+(same student, task losses, data, steps and seed; no teacher) -- fuse the test sets with both and score them.
+
+    python benchmarks/kd_ablation.py configs/mmdr.yaml --stretch
+    python benchmarks/kd_ablation.py configs/mlkd_ship.yaml train.epochs=2 --out runs/ablation/mlkd_ship
+
+Runs go to --out (default runs/ablation/<recipe>); an interrupted arm resumes, a finished one is reused.
+Writes <out>/ablation.md: one table per test set (the 8 headline metrics, cdd profile) with the KD and
+no-KD arms and any --anchor folders, and how many metrics KD wins. Test sets are for this final table only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from distilfuse.bench.measure import machine_info
+from distilfuse.io import pair_by_stem
+from distilfuse.metrics import METRICS
+from distilfuse.metrics.evaluate import evaluate_folders, method_table
+from distilfuse.train.config import load_config, path_variables
+
+HEADLINE = ["EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM"]
+TEST_SETS = {"TNO42": "TNO", "MSRS23": "MSRS_test23"}
+ARMS = {"KD": [], "no-KD": ["--no-distill"]}
+
+
+def distilfuse(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "distilfuse", *args], check=True)
+
+
+def train_arm(config: Path, overrides: list[str], out: Path, flags: list[str]) -> float:
+    """Train (or resume, or reuse) one arm; returns the wall time spent now."""
+    start = time.perf_counter()
+    resume = ["--resume"] if (out / "last.pt").is_file() else []
+    distilfuse("train", str(config), *overrides, "--out", str(out), "--quiet", *flags, *resume)
+    return time.perf_counter() - start
+
+
+def arm_weights(out: Path) -> Path:
+    """The best checkpoint by the recipe's validation on held-out training pairs, else the last one."""
+    best = out / "best.safetensors"
+    return best if best.is_file() else out / "last.safetensors"
+
+
+def wins(means: dict[str, dict[str, float]], a: str, b: str) -> list[str]:
+    """Metrics on which method `a` is strictly better than `b`."""
+    return [
+        n for n in HEADLINE if (means[a][n] > means[b][n] if METRICS[n].higher_is_better else means[a][n] < means[b][n])
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", type=Path)
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="applied to both arms")
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--stretch", action="store_true", help="min-max stretch outputs (the paper's test protocol)")
+    p.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        metavar="LABEL=SUBFOLDER",
+        help="a peer's outputs to list beside the arms, e.g. official=MMDRFuse_student "
+        "(looked up under ../shared/peers/<set>/)",
+    )
+    p.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="LABEL=WEIGHTS",
+        help="other weights of the same student to list beside the arms, e.g. shipped=old.safetensors",
+    )
+    p.add_argument("--sets", nargs="+", default=list(TEST_SETS), choices=list(TEST_SETS))
+    args = p.parse_args(argv)
+    data = Path(path_variables()["DATA"])
+    peers = data.parent / "peers"
+    out = args.out or Path(path_variables()["RUNS"]) / "ablation" / args.config.stem
+    student = load_config(args.config, args.overrides)["student"]["name"]
+    started = time.strftime("%Y-%m-%d %H:%M")
+    load = os.getloadavg()[0]
+
+    seconds = {}
+    for arm, flags in ARMS.items():
+        seconds[arm] = train_arm(args.config, args.overrides, out / arm, flags)
+
+    stretch = ["--stretch"] if args.stretch else []
+    lines = [
+        f"## KD ablation: `{args.config}` ({student})",
+        "",
+        f"Command: `python benchmarks/kd_ablation.py {args.config} {' '.join(args.overrides)}"
+        f"{' --stretch' if args.stretch else ''}`; started {started}, load average {load:.2f}.",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in machine_info(torch.device("cpu")).items()) + ".",
+        "Training wall time (this invocation): "
+        + ", ".join(f"{a} {s / 60:.1f} min" for a, s in seconds.items())
+        + f". Weights: each arm's best validation checkpoint (held-out training pairs). Scored with the cdd "
+        f"profile{', outputs min-max stretched' if args.stretch else ''}.",
+        "",
+    ]
+    for label in args.sets:
+        folder = data / TEST_SETS[label]
+        pairs, problems = pair_by_stem(folder / "ir", folder / "vi")
+        if problems:
+            raise SystemExit("; ".join(problems))
+        dirs, labels = [], []
+        for arm in ARMS:
+            fused = out / "fused" / label / arm
+            if not fused.is_dir():
+                distilfuse(
+                    "fuse",
+                    "--model",
+                    student,
+                    "--weights",
+                    str(arm_weights(out / arm)),
+                    "--ir",
+                    str(folder / "ir"),
+                    "--vis",
+                    str(folder / "vi"),
+                    "--out",
+                    str(fused),
+                    *stretch,
+                )
+            dirs.append(fused)
+            labels.append(arm)
+        for anchor in args.anchor:
+            name, _, sub = anchor.partition("=")
+            dirs.append(peers / TEST_SETS[label] / sub)
+            labels.append(name)
+        for baseline in args.baseline:
+            name, _, weights = baseline.partition("=")
+            fused = out / "fused" / label / name
+            if not fused.is_dir():
+                distilfuse(
+                    "fuse",
+                    "--model",
+                    student,
+                    "--weights",
+                    weights,
+                    "--ir",
+                    str(folder / "ir"),
+                    "--vis",
+                    str(folder / "vi"),
+                    "--out",
+                    str(fused),
+                    *stretch,
+                )
+            dirs.append(fused)
+            labels.append(name)
+        result = evaluate_folders(dirs, pairs, HEADLINE, labels=labels, profile="cdd", stretch=args.stretch)
+        won = wins(result.means, "KD", "no-KD")
+        lines += [
+            f"### {label} ({len(pairs)} pairs): KD beats no-KD on {len(won)}/8 ({', '.join(won) or 'none'})",
+            "",
+            method_table(result.means, result.counts, HEADLINE),
+        ]
+    text = "\n".join(lines)
+    (out / "ablation.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
