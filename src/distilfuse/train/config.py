@@ -391,4 +391,3 @@ def fill_perceptual_weights(cfg: dict) -> None:
         refresh = cfg["strategy"].setdefault("refresh", {}) if refresh is None else refresh
         if not refresh.get("perceptual_weights"):
             refresh["perceptual_weights"] = path
-
