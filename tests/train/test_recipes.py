@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from distilfuse.train import load_config, train
+from distilfuse.train.config import ConfigError, without_teacher
 from tests.train.conftest import require_models
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -55,3 +56,42 @@ def test_mmdr_smoke_on_the_shared_training_split(
     _require_weights(cfg)
     summary = train(cfg, tmp_path / "run")
     assert summary["global_step"] == cfg["train"]["max_steps"]
+
+
+DISTILLING = [
+    p for p in RECIPES if load_config(p)["distillers"] and not load_config(p)["strategy"].get("fusion_distillers")
+]
+
+
+@pytest.mark.parametrize("recipe", DISTILLING, ids=[p.stem for p in DISTILLING])
+def test_no_kd_arm_keeps_everything_but_the_teacher(recipe: Path) -> None:
+    cfg = load_config(recipe)
+    arm = without_teacher(cfg)
+    assert arm["teacher"] is None and arm["distillers"] == [] and arm["student"]["init_from_teacher"] == {}
+    dropped = ("teacher", "distillers", "student")
+    assert {k: v for k, v in arm.items() if k not in dropped} == {k: v for k, v in cfg.items() if k not in dropped}
+    assert arm["student"]["name"] == cfg["student"]["name"] and cfg["distillers"], "the recipe itself is untouched"
+
+
+def test_a_recipe_distilling_its_first_stage_has_no_no_kd_arm() -> None:
+    with pytest.raises(ConfigError, match="no no-KD arm"):
+        without_teacher(load_config(CONFIGS / "hkd_x2.yaml"))
+
+
+def test_cli_no_distill_trains_without_the_teacher(
+    tmp_path: Path, synthetic_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distilfuse.cli.main import main
+
+    monkeypatch.setenv("DISTILFUSE_RUNS", str(tmp_path / "runs"))
+    overrides = [f"data.sources=[{{root: {synthetic_root}}}]", f"cache.dir={tmp_path / 'cache'}"]
+    # The teacher's weights file need not exist: the no-KD arm never builds the teacher.
+    overrides.append(f"teacher.weights={tmp_path / 'absent.safetensors'}")
+    out = tmp_path / "nokd"
+    code = main(
+        ["train", str(CONFIGS / "mmdr.yaml"), *overrides, "--smoke", "--no-distill", "--quiet", "--out", str(out)]
+    )
+    assert code == 0
+    logged = (out / "log.json").read_text()
+    assert '"teacher": null' in logged and '"distillers": []' in logged
+    assert not (tmp_path / "cache").exists(), "no teacher cache is built without a teacher"
