@@ -95,3 +95,13 @@ def test_cli_no_distill_trains_without_the_teacher(
     logged = (out / "log.json").read_text()
     assert '"teacher": null' in logged and '"distillers": []' in logged
     assert not (tmp_path / "cache").exists(), "no teacher cache is built without a teacher"
+
+
+def test_a_missing_layer_to_copy_from_the_teacher_is_one_config_error(
+    tmp_path: Path, synthetic_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISTILFUSE_RUNS", str(tmp_path / "runs"))
+    overrides = [f"data.sources=[{{root: {synthetic_root}}}]", "teacher.weights=null", "train.progress=false"]
+    cfg = load_config(CONFIGS / "rt_s.yaml", [*overrides, "student.init_from_teacher={conv2: conv00}"], smoke=True)
+    with pytest.raises(ConfigError, match="init_from_teacher: RTFuse has no attribute `conv2`"):
+        train(cfg, tmp_path / "run")

@@ -183,8 +183,11 @@ class Trainer:
 
     def _inherit(self, student_path: str, teacher_path: str) -> None:
         """Copy a teacher submodule's weights into the same-shaped student submodule."""
-        target = self.student.get_submodule(student_path)
-        source = unwrap(self.teacher).get_submodule(teacher_path)
+        try:
+            target = self.student.get_submodule(student_path)
+            source = unwrap(self.teacher).get_submodule(teacher_path)
+        except AttributeError as exc:
+            raise ConfigError(f"student.init_from_teacher: {exc}") from None
         try:
             target.load_state_dict(source.state_dict())
         except RuntimeError as exc:
