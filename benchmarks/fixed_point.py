@@ -30,11 +30,8 @@ METRICS = ["SSIM", "Qabf", "VIF"]
 
 def gradient_norms(trainer: Trainer) -> dict[str, float]:
     """Norm of each loss term's gradient w.r.t. the student's parameters, on the first training batch."""
-    trainer.enter_phase(trainer.strategy.phase_for(0))
-    trainer.dataset.teacher_cache = trainer.caches.get(1) if trainer.phase.distillers else None
-    trainer.sampler.set_epoch(0, 0)
-    batch = trainer._to_device(next(trainer._loader()))
-    _, terms = trainer.generator_terms(batch)
+    trainer.enter_epoch()
+    _, terms = trainer.generator_terms(next(trainer.batches()))
     params = [p for p in trainer.student.parameters() if p.requires_grad]
     norms = {}
     for name, value in terms.items():

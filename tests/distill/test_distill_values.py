@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from distilfuse.distill import DistillBatch, build_distiller
 from distilfuse.distill import at as at_mod
-from distilfuse.distill import build_distiller
 from distilfuse.distill import fg as fg_mod
 from distilfuse.distill import ic as ic_mod
 from distilfuse.distill import mlkd as mlkd_mod
@@ -27,7 +27,7 @@ def self_distiller(kind: str, **params):
 def call(distiller, s, t, s_out=None, t_out=None):
     s_out = torch.zeros(s.shape[0], 1, 4, 4) if s_out is None else s_out
     t_out = s_out if t_out is None else t_out
-    return distiller({"f1": s}, {"f1": t}, s_out, t_out, s_out, s_out)
+    return distiller(DistillBatch({"f1": s}, {"f1": t}, s_out, t_out, s_out, s_out))
 
 
 def impulse(*shape: int, at: tuple[int, ...]) -> torch.Tensor:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from distilfuse.distill import DISTILLERS, Distiller, build_distiller
+from distilfuse.distill import DISTILLERS, DistillBatch, Distiller, build_distiller
 from distilfuse.models import FeatureTaps
 from tests.distill.fakes import FakeStudent, FakeTeacher
 
@@ -48,8 +48,8 @@ def run(distiller: Distiller, student: nn.Module, teacher: nn.Module, batch: int
         s_out = student(ir, vis, raw=True)
     with FeatureTaps(teacher, distiller.teacher_features) as t_taps:
         t_out = teacher(ir, vis, raw=True)  # not detached on purpose: the distiller must detach
-    terms = distiller(s_taps.features, t_taps.features, s_out, t_out, ir, vis)
-    return terms, s_taps.features, t_taps.features, s_out, t_out
+    batch = DistillBatch(s_taps.features, t_taps.features, s_out, t_out, ir, vis)
+    return distiller(batch), batch
 
 
 def test_specs_cover_every_registered_distiller() -> None:
@@ -64,7 +64,7 @@ def test_builds_from_spec_with_keys_and_positive_losses(kind: str) -> None:
     assert len(distiller.adapters) == n_adapters
     student_params = {id(p) for p in student.parameters()}
     assert not student_params & {id(p) for p in distiller.parameters()}, "adapters live apart from the student"
-    terms, *_ = run(distiller, student, teacher)
+    terms, _ = run(distiller, student, teacher)
     assert set(terms) == keys
     for key, value in terms.items():
         assert value.shape == () and torch.isfinite(value) and value > 0, key
@@ -75,7 +75,7 @@ def test_gradients_reach_student_and_adapters_not_teacher(kind: str) -> None:
     spec, _, _ = SPECS[kind]
     student, teacher = FakeStudent(), FakeTeacher()
     distiller = build_distiller({"type": kind, **spec}, student, teacher)
-    terms, s_feats, t_feats, _, _ = run(distiller, student, teacher)
+    terms, _ = run(distiller, student, teacher)
     sum(terms.values()).backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
     assert all(p.grad is None for p in teacher.parameters()), "no gradient may reach the teacher"
@@ -92,7 +92,7 @@ def test_zero_when_student_equals_teacher(kind: str) -> None:
     twin.load_state_dict(student.state_dict())
     distiller = build_distiller({"type": kind, **SELF_SPECS[kind]}, student, twin)
     assert len(distiller.adapters) == 0
-    terms, *_ = run(distiller, student, twin)
+    terms, _ = run(distiller, student, twin)
     assert terms
     for key, value in terms.items():
         assert value.item() == pytest.approx(0.0, abs=1e-6), key
@@ -108,12 +108,12 @@ def test_feature_errors_name_the_available_features() -> None:
     feats = {"f1": torch.rand(2, 4, 8, 8)}
     out = torch.rand(2, 1, 8, 8)
     with pytest.raises(KeyError, match="teacher feature 'g1' missing"):
-        distiller(feats, {}, out, out, out, out)
+        distiller(DistillBatch(feats, {}, out, out, out, out))
     with pytest.raises(ValueError, match="same batch size"):
-        distiller(feats, {"g1": torch.rand(3, 8, 8, 8)}, out, out, out, out)
+        distiller(DistillBatch(feats, {"g1": torch.rand(3, 8, 8, 8)}, out, out, out, out))
     mmdr = build_distiller({"type": "mmdr", "pairs": [["f1", "g3"]]}, student, teacher)
     with pytest.raises(ValueError, match="outputs must be"):
-        mmdr({"f1": feats["f1"]}, {"g3": torch.rand(2, 4, 8, 8)}, out, torch.rand(3, 1, 8, 8), out, out)
+        mmdr(DistillBatch({"f1": feats["f1"]}, {"g3": torch.rand(2, 4, 8, 8)}, out, torch.rand(3, 1, 8, 8), out, out))
 
 
 def test_spec_errors() -> None:
@@ -149,16 +149,16 @@ def test_hkd_stage_switch_changes_tapped_features_and_terms() -> None:
     assert distiller.student_features == ["f1"] and distiller.teacher_features == ["g1"]
     distiller.stage = "fusion"
     assert distiller.student_features == ["f2"] and distiller.teacher_features == ["g2"]
-    terms, *_ = run(distiller, student, teacher)
+    terms, _ = run(distiller, student, teacher)
     assert set(terms) == {"hkd:fusion:f2/g2"}
 
 
 def test_teacher_maps_of_another_size_are_resized_to_the_student() -> None:
     student, teacher = FakeStudent(), FakeTeacher()
     distiller = build_distiller({"type": "hkd", "pairs": [["f2", "g2"]]}, student, teacher)
-    _, s_feats, t_feats, *_ = run(distiller, student, teacher)
-    assert t_feats["g2"].shape[-1] == s_feats["f2"].shape[-1] // 2
-    s, t = distiller.gather(s_feats, t_feats, "f2", "g2")
+    _, batch = run(distiller, student, teacher)
+    assert batch.teacher_feats["g2"].shape[-1] == batch.student_feats["f2"].shape[-1] // 2
+    s, t = distiller.gather(batch, "f2", "g2")
     assert s.shape == t.shape == (2, 16, 16, 16)
     assert not t.requires_grad
 
@@ -170,8 +170,8 @@ def test_half_precision_teacher_maps_are_upcast() -> None:
     s = torch.full((8, 4, 64, 64), 2.0)
     t = torch.rand(8, 4, 64, 64) * 4
     out = torch.rand(8, 1, 64, 64)
-    full = distiller({"f1": s}, {"g3": t}, out, out, out, out)
-    half = distiller({"f1": s}, {"g3": t.half()}, out, out.half(), out, out)
+    full = distiller(DistillBatch({"f1": s}, {"g3": t}, out, out, out, out))
+    half = distiller(DistillBatch({"f1": s}, {"g3": t.half()}, out, out.half(), out, out))
     assert set(half) == {"mmdr_half:f1/g3", "mmdr_half:out"}
     for key, value in half.items():
         assert value.dtype == torch.float32 and torch.isfinite(value), key

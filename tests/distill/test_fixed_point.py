@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from distilfuse.distill import build_distiller
+from distilfuse.distill import DistillBatch, build_distiller
 from distilfuse.models import FeatureTaps, create
 from distilfuse.train.config import load_config
 
@@ -40,7 +40,7 @@ def test_a_copy_of_the_teacher_gets_no_distillation_gradient(recipe: str) -> Non
             s_out = student(ir, vis, raw=True)
         with torch.no_grad(), FeatureTaps(teacher, distiller.teacher_features) as t_taps:
             t_out = teacher(ir, vis, raw=True)
-        terms = distiller(s_taps.features, t_taps.features, s_out, t_out, ir, vis)
+        terms = distiller(DistillBatch(s_taps.features, t_taps.features, s_out, t_out, ir, vis))
         total = sum(terms.values())
         params = [p for p in student.parameters() if p.requires_grad]
         grads = torch.autograd.grad(total, params, allow_unused=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distilfuse.distill import build_distiller
+from distilfuse.distill import DistillBatch, build_distiller
 from distilfuse.models import FeatureTaps, create, list_models
 from tests.conftest import shared_file
 from tests.distill.fakes import FakeStudent, FakeTeacher
@@ -30,7 +30,7 @@ def distil(student, teacher, spec, ir, vis):
         s_out = student(ir, vis, raw=True)
     with torch.no_grad(), FeatureTaps(teacher, distiller.teacher_features) as t_taps:
         t_out = teacher(ir, vis, raw=True)
-    terms = distiller(s_taps.features, t_taps.features, s_out, t_out, ir, vis)
+    terms = distiller(DistillBatch(s_taps.features, t_taps.features, s_out, t_out, ir, vis))
     return distiller, terms, s_taps.features, t_taps.features, s_out, t_out
 
 

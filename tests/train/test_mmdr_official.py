@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from distilfuse.distill import build_distiller
+from distilfuse.distill import DistillBatch, build_distiller
 from distilfuse.distill.refresh import BatchRefreshMemory
 from distilfuse.losses import CompositeLoss
 from distilfuse.losses.functional import gmsd
@@ -123,7 +123,7 @@ def test_content_and_distillation_match_the_released_code(cfg, vgg):
         t_out = teacher(ir, vis, raw=True)
     terms = CompositeLoss(cfg["losses"])(out, ir, vis)
     distiller = build_distiller(cfg["distillers"][0], student, teacher)
-    kd = distiller(s_taps.features, t_taps.features, out, t_out, ir, vis)
+    kd = distiller(DistillBatch(s_taps.features, t_taps.features, out, t_out, ir, vis))
     ours = sum(terms.values()) + sum(kd.values())
     expected = official_content(out, ir, vis, vgg) + official_distillation(
         [s_taps.features["feat1"], out], [t_taps.features["feat11"], t_out]

@@ -1,6 +1,13 @@
 """Distillers: ``build_distiller(spec, student, teacher)``, ``DISTILLERS``; refresh memory in ``.refresh``."""
 
 from distilfuse.distill import at, fg, hkd, ic, mlkd, mmdr, sca  # noqa: F401  (registers the distillers)
-from distilfuse.distill.base import DISTILLERS, Distiller, build_distiller, probe_shapes, register_distiller
+from distilfuse.distill.base import (
+    DISTILLERS,
+    DistillBatch,
+    Distiller,
+    build_distiller,
+    probe_shapes,
+    register_distiller,
+)
 
-__all__ = ["DISTILLERS", "Distiller", "build_distiller", "probe_shapes", "register_distiller"]
+__all__ = ["DISTILLERS", "DistillBatch", "Distiller", "build_distiller", "probe_shapes", "register_distiller"]

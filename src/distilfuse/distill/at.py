@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from distilfuse.distill.base import Distiller, register_distiller
+from distilfuse.distill.base import DistillBatch, Distiller, register_distiller
 
 
 def attention_map(x: Tensor, p: float = 2.0) -> Tensor:
@@ -35,17 +35,9 @@ class ATDistiller(Distiller):
         super().__init__(student, teacher, pairs, weight)
         self.p = float(p)
 
-    def forward(
-        self,
-        student_feats: dict[str, Tensor],
-        teacher_feats: dict[str, Tensor],
-        student_out: Tensor,
-        teacher_out: Tensor,
-        ir: Tensor,
-        vis: Tensor,
-    ) -> dict[str, Tensor]:
+    def forward(self, batch: DistillBatch) -> dict[str, Tensor]:
         terms = {}
         for pair in self.pairs:
-            s, t = self.gather(student_feats, teacher_feats, *pair)
+            s, t = self.gather(batch, *pair)
             terms[self.key(pair)] = self.weight * (attention_map(s, self.p) - attention_map(t, self.p)).pow(2).mean()
         return terms

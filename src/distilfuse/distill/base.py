@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -97,13 +98,25 @@ def module_device(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
+@dataclass(frozen=True, eq=False)
+class DistillBatch:
+    """What every distiller of a training step sees: both models' tapped features and raw outputs, and the
+    source images at the resolution of the student's output (built once per step)."""
+
+    student_feats: dict[str, Tensor]
+    teacher_feats: dict[str, Tensor]
+    student_out: Tensor
+    teacher_out: Tensor
+    ir: Tensor
+    vis: Tensor
+
+
 class Distiller(nn.Module):
     """Base distiller: named (student, teacher) feature pairs, optional 1x1 adapters, weighted loss dict.
 
-    Subclasses implement ``forward(student_feats, teacher_feats, student_out, teacher_out, ir, vis)``
-    returning {term name: weighted loss}. Adapters (student channels -> teacher channels) are built at
-    construction, from feature shapes read by a dry forward of both models, and live in
-    ``self.adapters`` (trained with the student, counted apart from it).
+    Subclasses implement ``forward(batch: DistillBatch)`` returning {term name: weighted loss}. Adapters
+    (student channels -> teacher channels) are built at construction, from feature shapes read by a dry
+    forward of both models, and live in ``self.adapters`` (trained with the student, counted apart from it).
     """
 
     name = "base"
@@ -168,20 +181,13 @@ class Distiller(nn.Module):
         """Loss-dict key: distiller name, labels and 'student/teacher' pairs, e.g. 'fg:focal:f1/G1'."""
         return ":".join([self.name, *("/".join(p) if isinstance(p, tuple) else p for p in parts)])
 
-    def gather(
-        self,
-        student_feats: dict[str, Tensor],
-        teacher_feats: dict[str, Tensor],
-        s_name: str,
-        t_name: str,
-        resize: bool = True,
-    ) -> tuple[Tensor, Tensor]:
+    def gather(self, batch: DistillBatch, s_name: str, t_name: str, resize: bool = True) -> tuple[Tensor, Tensor]:
         """The pair's tensors: the student's through its adapter (if any), the teacher's detached and resized
         to the student's size, both in at least float32."""
-        for feats, name, role in ((student_feats, s_name, "student"), (teacher_feats, t_name, "teacher")):
+        for feats, name, role in ((batch.student_feats, s_name, "student"), (batch.teacher_feats, t_name, "teacher")):
             if name not in feats:
                 raise KeyError(f"{self.name}: {role} feature {name!r} missing; got {sorted(feats)}")
-        s, t = student_feats[s_name], teacher_feats[t_name].detach()  # the teacher is never trained here
+        s, t = batch.student_feats[s_name], batch.teacher_feats[t_name].detach()  # the teacher is never trained here
         if s.dim() != 4 or t.dim() != 4 or s.shape[0] != t.shape[0]:
             raise ValueError(
                 f"{self.name}: features {s_name!r} {tuple(s.shape)} and {t_name!r} {tuple(t.shape)} "
@@ -198,8 +204,9 @@ class Distiller(nn.Module):
         return s, resize_to(t, tuple(s.shape[-2:])) if resize else t
 
     @staticmethod
-    def check_outputs(student_out: Tensor, teacher_out: Tensor) -> tuple[Tensor, Tensor]:
-        """Student and teacher outputs, the teacher's resized to the student's size."""
+    def outputs(batch: DistillBatch) -> tuple[Tensor, Tensor]:
+        """Student and teacher outputs in at least float32, the teacher's detached and resized to the student's size."""
+        student_out, teacher_out = batch.student_out, batch.teacher_out
         if student_out.dim() != 4 or teacher_out.dim() != 4 or student_out.shape[:2] != teacher_out.shape[:2]:
             raise ValueError(
                 f"outputs must be (B,C,H,W) with equal B and C, got {tuple(student_out.shape)} "
@@ -208,13 +215,5 @@ class Distiller(nn.Module):
         student_out, teacher_out = at_least_float32(student_out), at_least_float32(teacher_out.detach())
         return student_out, resize_to(teacher_out, tuple(student_out.shape[-2:]))
 
-    def forward(
-        self,
-        student_feats: dict[str, Tensor],
-        teacher_feats: dict[str, Tensor],
-        student_out: Tensor,
-        teacher_out: Tensor,
-        ir: Tensor,
-        vis: Tensor,
-    ) -> dict[str, Tensor]:
+    def forward(self, batch: DistillBatch) -> dict[str, Tensor]:
         raise NotImplementedError

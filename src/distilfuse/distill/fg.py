@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from distilfuse.distill.base import Distiller, module_device, register_distiller
+from distilfuse.distill.base import DistillBatch, Distiller, module_device, register_distiller
 
 
 def spatial_attention(x: Tensor, temperature: float) -> Tensor:
@@ -82,18 +82,10 @@ class FGDistiller(Distiller):
             {self.adapter_key(*p): GlobalContext(self.teacher_channels[p[1]]).to(device) for p in self.pairs}
         )
 
-    def forward(
-        self,
-        student_feats: dict[str, Tensor],
-        teacher_feats: dict[str, Tensor],
-        student_out: Tensor,
-        teacher_out: Tensor,
-        ir: Tensor,
-        vis: Tensor,
-    ) -> dict[str, Tensor]:
+    def forward(self, batch: DistillBatch) -> dict[str, Tensor]:
         terms = {}
         for pair in self.pairs:
-            s, t = self.gather(student_feats, teacher_feats, *pair)
+            s, t = self.gather(batch, *pair)
             sa_t, sa_s = spatial_attention(t, self.temperature), spatial_attention(s, self.temperature)
             ca_t, ca_s = channel_attention(t, self.temperature), channel_attention(s, self.temperature)
             fg = focal_mask(sa_t)

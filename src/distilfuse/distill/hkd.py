@@ -8,7 +8,7 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from distilfuse.distill.base import Distiller, register_distiller
+from distilfuse.distill.base import DistillBatch, Distiller, register_distiller
 
 Stage = Literal["fusion", "full"]
 
@@ -51,21 +51,13 @@ class HKDDistiller(Distiller):
             return [self.fusion_pair]
         raise ValueError(f"hkd: stage must be 'fusion' or 'full', got {self.stage!r}")
 
-    def forward(
-        self,
-        student_feats: dict[str, Tensor],
-        teacher_feats: dict[str, Tensor],
-        student_out: Tensor,
-        teacher_out: Tensor,
-        ir: Tensor,
-        vis: Tensor,
-    ) -> dict[str, Tensor]:
+    def forward(self, batch: DistillBatch) -> dict[str, Tensor]:
         pairs = self._active_pairs()
         if self.stage == "fusion":
-            s, t = self.gather(student_feats, teacher_feats, *pairs[0])
+            s, t = self.gather(batch, *pairs[0])
             return {self.key("fusion", pairs[0]): self.weight * F.l1_loss(s, t)}
-        terms = {self.key("label"): self.weight * F.l1_loss(*self.check_outputs(student_out, teacher_out))}
+        terms = {self.key("label"): self.weight * F.l1_loss(*self.outputs(batch))}
         for pair in pairs:
-            s, t = self.gather(student_feats, teacher_feats, *pair)
+            s, t = self.gather(batch, *pair)
             terms[self.key(pair)] = self.weight * self.phi * F.l1_loss(s, t)
         return terms

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from distilfuse.distill.base import Distiller, register_distiller
+from distilfuse.distill.base import DistillBatch, Distiller, register_distiller
 
 
 def channel_correlation(x: Tensor) -> Tensor:
@@ -52,18 +52,10 @@ class ICDistiller(Distiller):
             p for rows in torch.tensor_split(x, self.grid, dim=-2) for p in torch.tensor_split(rows, self.grid, dim=-1)
         ]
 
-    def forward(
-        self,
-        student_feats: dict[str, Tensor],
-        teacher_feats: dict[str, Tensor],
-        student_out: Tensor,
-        teacher_out: Tensor,
-        ir: Tensor,
-        vis: Tensor,
-    ) -> dict[str, Tensor]:
+    def forward(self, batch: DistillBatch) -> dict[str, Tensor]:
         terms = {}
         for pair in self.pairs:
-            s, t = self.gather(student_feats, teacher_feats, *pair)
+            s, t = self.gather(batch, *pair)
             if min(s.shape[-2:]) < self.grid:
                 raise ValueError(f"ic: feature {pair[0]!r} of size {tuple(s.shape[-2:])} < grid {self.grid}")
             losses = [correlation_distance(ps, pt) for ps, pt in zip(self._patches(s), self._patches(t), strict=True)]

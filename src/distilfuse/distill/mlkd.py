@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from distilfuse.distill.base import Distiller, register_distiller
+from distilfuse.distill.base import DistillBatch, Distiller, register_distiller
 from distilfuse.losses.functional import resize_to, sobel_magnitude
 
 
@@ -62,22 +62,14 @@ class MLKDDistiller(Distiller):
         self.lambda_att, self.lambda_sim, self.lambda_out = lambda_att, lambda_sim, lambda_out
         self.lambda_grad, self.sim_size, self.normalized = lambda_grad, int(sim_size), normalized
 
-    def forward(
-        self,
-        student_feats: dict[str, Tensor],
-        teacher_feats: dict[str, Tensor],
-        student_out: Tensor,
-        teacher_out: Tensor,
-        ir: Tensor,
-        vis: Tensor,
-    ) -> dict[str, Tensor]:
+    def forward(self, batch: DistillBatch) -> dict[str, Tensor]:
         terms = {}
         for pair in self.pairs:
-            s, t = self.gather(student_feats, teacher_feats, *pair, resize=False)
+            s, t = self.gather(batch, *pair, resize=False)
             terms[self.key("att", pair)] = self.weight * self.lambda_att * attention_loss(s, t)
             sim = F.mse_loss(similarity_matrix(s, self.sim_size), similarity_matrix(t, self.sim_size))
             terms[self.key("sim", pair)] = self.weight * self.lambda_sim * sim
-        s_out, t_out = self.check_outputs(student_out, teacher_out)
+        s_out, t_out = self.outputs(batch)
         out = response_loss(s_out, t_out, self.lambda_grad, self.normalized)
         terms[self.key("out")] = self.weight * self.lambda_out * out
         return terms

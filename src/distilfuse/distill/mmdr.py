@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from distilfuse.distill.base import Distiller, register_distiller
+from distilfuse.distill.base import DistillBatch, Distiller, register_distiller
 
 
 def digest(x: Tensor, eps: float = 1e-12) -> Tensor:
@@ -44,20 +44,12 @@ class MMDRDistiller(Distiller):
             raise ValueError("mmdr: nothing to distil (no pairs and response=False)")
         self.response = response
 
-    def forward(
-        self,
-        student_feats: dict[str, Tensor],
-        teacher_feats: dict[str, Tensor],
-        student_out: Tensor,
-        teacher_out: Tensor,
-        ir: Tensor,
-        vis: Tensor,
-    ) -> dict[str, Tensor]:
+    def forward(self, batch: DistillBatch) -> dict[str, Tensor]:
         scale = self.weight / 2
         terms = {}
         for pair in self.pairs:
-            s, t = self.gather(student_feats, teacher_feats, *pair)
+            s, t = self.gather(batch, *pair)
             terms[self.key(pair)] = scale * digest_distance(s, t)
         if self.response:
-            terms[self.key("out")] = scale * digest_distance(*self.check_outputs(student_out, teacher_out))
+            terms[self.key("out")] = scale * digest_distance(*self.outputs(batch))
         return terms

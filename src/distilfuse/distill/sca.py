@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from distilfuse.distill.base import Distiller, register_distiller
+from distilfuse.distill.base import DistillBatch, Distiller, register_distiller
 from distilfuse.losses.functional import channel_normalize
 from distilfuse.models.blocks.corner import corner_mask
 
@@ -67,18 +67,10 @@ class SCADistiller(Distiller):
             raise ValueError(f"sca: beta must lie in [0, 1], got {beta}")
         self.alphas, self.beta, self.pool, self.k = alphas, float(beta), int(pool), float(k)
 
-    def forward(
-        self,
-        student_feats: dict[str, Tensor],
-        teacher_feats: dict[str, Tensor],
-        student_out: Tensor,
-        teacher_out: Tensor,
-        ir: Tensor,
-        vis: Tensor,
-    ) -> dict[str, Tensor]:
+    def forward(self, batch: DistillBatch) -> dict[str, Tensor]:
         terms = {}
         for pair, alpha in zip(self.pairs, self.alphas, strict=True):
-            s, t = self.gather(student_feats, teacher_feats, *pair)
+            s, t = self.gather(batch, *pair)
             loss = s.new_zeros(())
             if alpha > 0:
                 sa = (spatial_attention(t, self.pool) - spatial_attention(s, self.pool)).abs().mean()

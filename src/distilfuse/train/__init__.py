@@ -2,6 +2,16 @@
 
 from distilfuse.train.config import ConfigError, load_config
 from distilfuse.train.engine import Trainer, train
-from distilfuse.train.strategies import STRATEGIES, Phase, Strategy, register_strategy
+from distilfuse.train.strategies import STRATEGIES, Phase, Strategy, TrainingContext, register_strategy
 
-__all__ = ["STRATEGIES", "ConfigError", "Phase", "Strategy", "Trainer", "load_config", "register_strategy", "train"]
+__all__ = [
+    "STRATEGIES",
+    "ConfigError",
+    "Phase",
+    "Strategy",
+    "Trainer",
+    "TrainingContext",
+    "load_config",
+    "register_strategy",
+    "train",
+]

@@ -1,8 +1,10 @@
-"""Atomic checkpoints, random-number states, and student weights for `distilfuse.models.create`."""
+"""A run folder and its checkpoints: what a run writes, claiming the folder, atomic checkpoints, choosing
+the one to resume, random-number states, and student weights for `distilfuse.models.create`."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +13,81 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from distilfuse.io.atomic import atomic_write
+from distilfuse.io.atomic import atomic_write, remove_stale_partials
+from distilfuse.train.config import ConfigError
+
+CHECKPOINT_FORMAT = 1
+# What a run writes into its folder (a new run refuses a folder holding any of them).
+RUN_FILES = (
+    "last.pt",
+    "last.previous.pt",
+    "best.pt",
+    "last.safetensors",
+    "best.safetensors",
+    "log.csv",
+    "steps.csv",
+    "log.json",
+    "curves.png",
+)
+# Sections that must not change between a checkpoint and the run resuming it.
+RESUME_FIXED = ("seed", "student", "teacher", "losses", "distillers", "optimizer", "scheduler", "strategy", "data")
 
 
 class CheckpointError(ValueError):
     """A checkpoint file cannot be used; the message names the file and the problem."""
+
+
+def claim_run_folder(out_dir: Path, resume: bool, overwrite: bool, is_main: bool) -> None:
+    """Refuse to train over an earlier run unless resuming it or told to overwrite it (its files are then
+    deleted, so none of them mixes with the new run's); clear partial files of killed writes (`is_main` only)."""
+    earlier = [out_dir / name for name in RUN_FILES if (out_dir / name).exists()]
+    if earlier and not resume and not overwrite:
+        raise ConfigError(
+            f"{out_dir} already holds a run ({earlier[0].name}); continue it with --resume, "
+            "replace it with --overwrite, or choose another --out"
+        )
+    if is_main:
+        if overwrite and not resume:
+            for path in earlier:
+                path.unlink()
+        remove_stale_partials(out_dir)
+
+
+def load_resume_checkpoint(
+    out_dir: Path, cfg: Mapping[str, Any], world: int, say: Callable[[str], None]
+) -> tuple[dict[str, Any], Path]:
+    """The state in `out_dir`/last.pt, or in the checkpoint it replaced when last.pt is damaged (e.g. by a
+    crash while it was written; `say` tells which), and its path. Refused (ConfigError) when none is usable,
+    when `cfg` differs in a `RESUME_FIXED` section, or when it was written by another number of processes."""
+    path = out_dir / "last.pt"
+    problems = []
+    for candidate in (path, previous_checkpoint(path)):
+        if not candidate.is_file():
+            continue
+        try:
+            state = load_checkpoint(candidate)
+            if state.get("format") != CHECKPOINT_FORMAT:
+                raise CheckpointError(
+                    f"{candidate}: checkpoint format {state.get('format')} is not {CHECKPOINT_FORMAT}"
+                )
+        except CheckpointError as exc:
+            problems.append(str(exc))
+            continue
+        if problems:
+            say(f"{problems[0]}; resuming from the checkpoint before it, {candidate.name}")
+        path = candidate
+        break
+    else:
+        raise ConfigError(f"--resume: {'; '.join(problems) or f'no checkpoint at {path}'}")
+    changed = [k for k in RESUME_FIXED if state["config"].get(k) != cfg.get(k)]
+    if changed:
+        raise ConfigError(
+            f"--resume: the config differs from {path} in {', '.join(changed)}; "
+            "resume with the same recipe (train.* and validation.* may change)"
+        )
+    if len(state["ranks"]) != world:
+        raise ConfigError(f"--resume: {path} was written by {len(state['ranks'])} processes, this run has {world}")
+    return state, path
 
 
 def previous_checkpoint(path: str | Path) -> Path:

@@ -1,74 +1,50 @@
-"""The training loop shared by every strategy: data, models, teacher cache, checkpoints, validation, logs."""
+"""The training loop shared by every strategy: models, phases, one step, epochs, and the run's own state.
+
+Its parts live apart: data in `train.data`, validation in `train.validation`, the teacher cache in
+`train.teacher_cache`, the run folder and checkpoint files in `train.checkpoint`, logs in `train.logs`.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import math
-import resource
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from distilfuse.data.patches import (
-    PatchDataset,
-    PatchPool,
-    ShardedBatchSampler,
-    downsample,
-    list_pairs,
-    load_pair,
-    split_pairs,
-    validation_crops,
-)
-from distilfuse.io.atomic import remove_stale_partials
+from distilfuse.data.patches import PatchDataset, PatchPool, ShardedBatchSampler, downsample
+from distilfuse.distill.base import DistillBatch
 from distilfuse.models import FeatureTaps, create, freeze
-from distilfuse.report.figures import plot_curves
 from distilfuse.train.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    previous_checkpoint,
+    CHECKPOINT_FORMAT,
+    claim_run_folder,
+    load_resume_checkpoint,
     rng_state,
     save_checkpoint,
     save_weights,
     seed_everything,
     set_rng_state,
 )
-from distilfuse.train.config import ConfigError, path_variables
+from distilfuse.train.config import ConfigError
+from distilfuse.train.data import TrainingData, to_device
 from distilfuse.train.distributed import DistContext, unwrap
-from distilfuse.train.logs import loss_series, write_csv, write_json
+from distilfuse.train.logs import RunLog, epoch_line, peak_memory_mb
 from distilfuse.train.optim import build_optimizer, build_scheduler
 from distilfuse.train.strategies import STRATEGIES, Phase, Strategy
-from distilfuse.train.teacher_cache import OUTPUT_KEY, TeacherCache, teacher_inputs
-
-CHECKPOINT_FORMAT = 1
-# What a run writes into its folder (a new run refuses a folder holding any of them).
-RUN_FILES = (
-    "last.pt",
-    "last.previous.pt",
-    "best.pt",
-    "last.safetensors",
-    "best.safetensors",
-    "log.csv",
-    "steps.csv",
-    "log.json",
-    "curves.png",
-)
-# Sections that must not change between a checkpoint and the run resuming it.
-RESUME_FIXED = ("seed", "student", "teacher", "losses", "distillers", "optimizer", "scheduler", "strategy", "data")
+from distilfuse.train.teacher_cache import OUTPUT_KEY, TeacherCache, build_teacher_caches, teacher_inputs
+from distilfuse.train.validation import Validator
 
 
 class Trainer:
     """Builds a run from a config and trains it: `Trainer(cfg, out_dir).fit()`.
 
-    Strategies (`distilfuse.train.strategies`) decide what one optimisation step does; everything
-    else (data order, teacher targets, checkpoints, validation, logs, DDP, AMP) lives here.
+    Strategies (`distilfuse.train.strategies`) decide what one optimisation step does; the loop around
+    it (phases, teacher targets, epochs, checkpoints, DDP, AMP) lives here.
     """
 
     def __init__(
@@ -86,7 +62,7 @@ class Trainer:
         if requested.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"--device {device}: CUDA is not available on this machine")
         self.dist = DistContext.from_env(requested.type)
-        self._claim_run_folder(resume, overwrite)
+        claim_run_folder(self.out_dir, resume, overwrite, self.dist.is_main)
         self.device = (
             torch.device("cuda", self.dist.local_rank) if requested.type == "cuda" and self.dist.enabled else requested
         )
@@ -110,7 +86,10 @@ class Trainer:
             )
         if cfg["train"]["loss_space"] not in ("raw", "unit"):
             raise ConfigError("train.loss_space must be raw or unit")
-        self._build_data()
+        self.data = TrainingData.build(cfg["data"], self.seed, self.scale, self.dist)
+        self.validator = (
+            Validator(cfg["validation"], self.data.val_crops, self.scale, self.device) if self.data.val_crops else None
+        )
         self.strategy: Strategy = self._make_strategy()
         per_step = self.strategy.batches_per_step
         self.steps_per_epoch = self.sampler.batches_per_epoch // per_step
@@ -119,35 +98,20 @@ class Trainer:
                 f"{len(self.pool)} patches give no full step of {per_step} batch(es) of "
                 f"{cfg['data']['batch']}: raise data.patches_per_image or lower data.batch"
             )
-        self._build_caches()
+        self.caches: dict[int, TeacherCache] = self._build_caches()
 
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.phase: Phase | None = None
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, Any] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
-        self.epoch_sums: dict[str, float] = defaultdict(float)
-        self.history: list[dict[str, Any]] = []
-        self.step_log: list[dict[str, Any]] = []
+        self.log = RunLog()
         self.best: dict[str, Any] = {}
-        self._resume_state: dict[str, Any] | None = self._load_resume() if resume else None
+        self._resume: tuple[dict[str, Any], Path] | None = (
+            load_resume_checkpoint(self.out_dir, cfg, self.dist.world, self._say) if resume else None
+        )
 
     # ----------------------------------------------------------------------------------- building
-    def _claim_run_folder(self, resume: bool, overwrite: bool) -> None:
-        """Refuse to train over an earlier run unless resuming it or told to overwrite it (its files are then
-        deleted, so none of them mixes with the new run's); clear partial files of killed writes."""
-        earlier = [self.out_dir / name for name in RUN_FILES if (self.out_dir / name).exists()]
-        if earlier and not resume and not overwrite:
-            raise ConfigError(
-                f"{self.out_dir} already holds a run ({earlier[0].name}); continue it with --resume, "
-                "replace it with --overwrite, or choose another --out"
-            )
-        if self.dist.is_main:
-            if overwrite and not resume:
-                for path in earlier:
-                    path.unlink()
-            remove_stale_partials(self.out_dir)
-
     def _set_determinism(self, mode: bool | str) -> None:
         if mode:
             # Some CUDA kernels (e.g. reflection-pad backward) have no deterministic version: "warn" keeps going.
@@ -220,91 +184,40 @@ class Trainer:
             raise ConfigError(f"strategy.name {spec.get('name')!r} is unknown; choose from {', '.join(STRATEGIES)}")
         return STRATEGIES[spec["name"]](self, spec)
 
-    def _build_data(self) -> None:
-        dcfg = self.cfg["data"]
-        if dcfg["patch"] % self.scale or dcfg["val_patch"] % self.scale:
-            raise ConfigError(f"data.patch and data.val_patch must be multiples of the scale {self.scale}")
-        for i, source in enumerate(dcfg["sources"]):
-            for key, exists in (("root", Path.is_dir), ("split", Path.is_file)):
-                if source.get(key) and not exists(Path(source[key])):
-                    raise ConfigError(
-                        f"data.sources.{i}.{key}: {Path(source[key]).absolute()} does not exist (relative paths start "
-                        f"from the working directory; ${{DATA}} is {path_variables()['DATA']}, set by DISTILFUSE_DATA)"
-                    )
-        pairs = list_pairs(dcfg["sources"])
-        train_pairs, val_pairs = split_pairs(pairs, int(dcfg["val_pairs"]), self.seed)
-        self.train_pairs, self.val_pairs = train_pairs, val_pairs
-        images = [load_pair(p) for p in train_pairs]
-        self.pool = PatchPool(images, train_pairs, dcfg["patch"], dcfg["patches_per_image"], self.seed)
-        self.dataset = PatchDataset(self.pool)
-        if dcfg["batch"] % self.dist.world:
-            raise ConfigError(f"data.batch {dcfg['batch']} must be divisible by the {self.dist.world} processes")
-        self.sampler = ShardedBatchSampler(
-            len(self.pool),
-            dcfg["batch"] // self.dist.world,
-            self.seed,
-            self.dist.rank,
-            self.dist.world,
-            flips=bool(dcfg["flips"]),
-        )
-        self.val_crops = validation_crops(
-            [load_pair(p) for p in val_pairs],
-            dcfg["val_patch"],
-            dcfg["val_patches_per_image"],
-            self.seed,
-            multiple=self.scale,
-        )
-        if self.val_crops:
-            self._check_validation_metrics()
+    # The data's parts that strategies, tests and benchmarks reach through the trainer.
+    @property
+    def pool(self) -> PatchPool:
+        return self.data.pool
 
-    def _check_validation_metrics(self) -> None:
-        """Canonical metric names, and the best-checkpoint metric among them, whose own direction (higher or
-        lower is better) decides which epoch is best (checked before any training)."""
-        from distilfuse.metrics import METRICS, resolve_metric_names
+    @property
+    def dataset(self) -> PatchDataset:
+        return self.data.dataset
 
-        vcfg = self.cfg["validation"]
-        try:
-            vcfg["metrics"] = resolve_metric_names(vcfg["metrics"])
-            best = resolve_metric_names([vcfg["best_metric"]])[0]
-        except ValueError as exc:
-            raise ConfigError(f"validation: {exc}") from None
-        if best not in vcfg["metrics"]:
-            raise ConfigError(f"validation.best_metric {best} is not in validation.metrics {vcfg['metrics']}")
-        vcfg["best_metric"] = best
-        self.best_is_higher = METRICS[best].higher_is_better
-        expected = "max" if self.best_is_higher else "min"
-        if vcfg.get("mode", expected) != expected:
-            raise ConfigError(
-                f"validation.mode {vcfg['mode']} contradicts {best}, for which {expected}imum is best; "
-                "drop validation.mode (the metric decides)"
-            )
+    @property
+    def sampler(self) -> ShardedBatchSampler:
+        return self.data.sampler
 
-    def _build_caches(self) -> None:
-        """One cache per teacher input scale used by any phase (rank 0 computes, the others wait)."""
-        self.caches: dict[int, TeacherCache] = {}
+    def _build_caches(self) -> dict[int, TeacherCache]:
+        """One cache per teacher input scale used by any phase, with the features its distillers tap."""
         ccfg = self.cfg["cache"]
         if self.teacher is None or not ccfg["enabled"]:
-            return
+            return {}
         needed: dict[int, set[str]] = defaultdict(set)
         for phase in self.strategy.phases.values():
             if phase.distillers:
                 needed[phase.teacher_scale] |= self.teacher_features(phase)
-        for order in range(2):  # rank 0 builds; then the others open what it built
-            if (order == 0) == self.dist.is_main:
-                for scale, features in needed.items():
-                    self.caches[scale] = TeacherCache.build_or_load(
-                        ccfg["dir"],
-                        self.cfg["teacher"]["name"],
-                        self.teacher,
-                        sorted(features),
-                        self.pool,
-                        scale=scale,
-                        dtype=ccfg["dtype"],
-                        batch=int(ccfg["batch"]),
-                        device=self.device,
-                        progress=self.progress,
-                    )
-            self.dist.barrier()
+        return build_teacher_caches(
+            needed,
+            ccfg["dir"],
+            self.cfg["teacher"]["name"],
+            self.teacher,
+            self.pool,
+            self.dist,
+            dtype=ccfg["dtype"],
+            batch=int(ccfg["batch"]),
+            device=self.device,
+            progress=self.progress,
+        )
 
     def teacher_features(self, phase: Phase) -> set[str]:
         return {f for name in phase.distillers for f in self.distillers[name].teacher_features}
@@ -337,7 +250,7 @@ class Trainer:
             params += [p for p in self.distillers[name].parameters() if p.requires_grad]
         return params
 
-    def build_optimizer(self, params: list[nn.Parameter], spec: dict[str, Any] | None = None):
+    def build_optimizer(self, params: list[nn.Parameter], spec: dict[str, Any] | None = None) -> torch.optim.Optimizer:
         return build_optimizer(spec or self.cfg["optimizer"], params)
 
     # -------------------------------------------------------------------------------- one step
@@ -382,13 +295,12 @@ class Trainer:
                 terms.update(self.task_loss(self.loss_space(out), ir_ref, vis_ref))
             if phase.distillers:
                 t_out, t_feats = self.teacher_targets(batch, phase)
+                seen = DistillBatch(s_feats, t_feats, out, t_out, ir_ref, vis_ref)
                 for name in phase.distillers:
                     distiller = self.distillers[name]
                     # Keys already name the distiller's type; a custom spec name is added in front.
                     prefix = "" if name == getattr(distiller, "name", name) else f"{name}/"
-                    for key, value in self.distiller_runners[name](
-                        s_feats, t_feats, out, t_out, ir_ref, vis_ref
-                    ).items():
+                    for key, value in self.distiller_runners[name](seen).items():
                         terms[prefix + key] = value
         return out, terms
 
@@ -410,48 +322,35 @@ class Trainer:
             self.schedulers[name].step()
 
     # ------------------------------------------------------------------------------------ loop
-    def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
-        def move(x: Any) -> Any:
-            if isinstance(x, Tensor):
-                return x.to(self.device, non_blocking=True)
-            if isinstance(x, dict):
-                return {k: move(v) for k, v in x.items()}
-            return x
+    def enter_epoch(self) -> None:
+        """Set up the current epoch: its phase (entered when it changes), the teacher cache its distillers
+        read, and the sampler's order from the step reached in it."""
+        phase = self.strategy.phase_for(self.epoch)
+        if phase is not self.phase:
+            self.enter_phase(phase)
+        self.dataset.teacher_cache = self.caches.get(phase.teacher_scale) if phase.distillers else None
+        self.sampler.set_epoch(self.epoch, self.step_in_epoch * self.strategy.batches_per_step)
 
-        return move(batch)
-
-    def _loader(self) -> Iterator[dict[str, Any]]:
-        workers = int(self.cfg["data"]["workers"])
-        # A private generator: making the iterator must not draw from the global RNG (exact resume).
-        loader = DataLoader(
-            self.dataset,
-            batch_sampler=self.sampler,
-            num_workers=workers,
-            pin_memory=self.device.type == "cuda",
-            generator=torch.Generator(),
-            persistent_workers=False,
-        )
-        return iter(loader)
+    def batches(self) -> Iterator[dict[str, Any]]:
+        """The rest of the epoch's batches (see `enter_epoch`), on the device."""
+        loader = self.data.loader(int(self.cfg["data"]["workers"]), pin_memory=self.device.type == "cuda")
+        return (to_device(batch, self.device) for batch in loader)
 
     def fit(self) -> dict[str, Any]:
         """Train to the end (or to `train.max_steps`); returns a summary."""
         tcfg = self.cfg["train"]
         epochs, max_steps = int(tcfg["epochs"]), tcfg["max_steps"]
         every = int(tcfg["checkpoint_every_steps"] or 0)
-        if self._resume_state is not None:
-            self._restore(self._resume_state)
-            self._resume_state = None
+        if self._resume is not None:
+            self._restore(*self._resume)
+            self._resume = None
         stopped = False
         try:
             while self.epoch < epochs and not stopped:
-                phase = self.strategy.phase_for(self.epoch)
-                if phase is not self.phase:
-                    self.enter_phase(phase)
-                self.dataset.teacher_cache = self.caches.get(phase.teacher_scale) if phase.distillers else None
+                self.enter_epoch()
                 per_step = self.strategy.batches_per_step
-                self.sampler.set_epoch(self.epoch, self.step_in_epoch * per_step)
                 if self.step_in_epoch == 0:
-                    self.epoch_sums = defaultdict(float)
+                    self.log.start_epoch()
                 self._epoch_start = time.perf_counter()
                 if self.device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(self.device)
@@ -465,8 +364,8 @@ class Trainer:
                     dynamic_ncols=True,
                 )
                 group: list[dict[str, Any]] = []
-                for batch in self._loader():
-                    group.append(self._to_device(batch))
+                for batch in self.batches():
+                    group.append(batch)
                     if len(group) < per_step:
                         continue
                     terms, extras = self.strategy.step(group)
@@ -502,16 +401,14 @@ class Trainer:
         values = {k: float(v.detach()) for k, v in terms.items()}
         values["loss"] = self._last_total = float(sum(values.values()))
         values.update({k: float(v.detach()) for k, v in extras.items()})
-        for k, v in values.items():
-            self.epoch_sums[k] += v
         self.step_in_epoch += 1
         self.global_step += 1
         log_every = int(self.cfg["train"]["log_every"] or 0)
+        row = None
         if self.dist.is_main and log_every and self.global_step % log_every == 0:
             lr = self._lr()
-            self.step_log.append(
-                {"step": self.global_step, "epoch": self.epoch + 1, **({"lr": lr} if lr is not None else {}), **values}
-            )
+            row = {"step": self.global_step, "epoch": self.epoch + 1, **({"lr": lr} if lr is not None else {})}
+        self.log.add_step(values, row)
 
     def _lr(self) -> float | None:
         name = self.strategy.scheduled_optimizer
@@ -525,86 +422,38 @@ class Trainer:
             "phase": self.phase.name,
             "steps": steps,
             "seconds": round(seconds, 3),
-            "peak_memory_mb": round(self._peak_memory_mb(), 1),
+            "peak_memory_mb": round(peak_memory_mb(self.device), 1),
         }
         lr = self._lr()
         if lr is not None:
             row["lr"] = lr
-        row.update({k: v / max(steps, 1) for k, v in self.epoch_sums.items()})
+        row.update(self.log.epoch_means(steps))
         self.epoch += 1
         self.step_in_epoch = 0
         every = int(self.cfg["train"]["validate_every"] or 0)
         improved = False
-        if self.val_crops and every and (self.epoch % every == 0 or self.epoch == epochs):
+        if self.validator and every and (self.epoch % every == 0 or self.epoch == epochs):
             scores = self.validate() if self.dist.is_main else {}
             row.update({f"val_{k}": v for k, v in scores.items()})
-            improved = self.dist.broadcast(self._is_best(scores) if self.dist.is_main else False)
+            improved = self.dist.broadcast(self.validator.is_best(scores, self.best) if self.dist.is_main else False)
             if improved and self.dist.is_main:
-                vcfg = self.cfg["validation"]
-                self.best = {"epoch": self.epoch, "metric": vcfg["best_metric"], "value": scores[vcfg["best_metric"]]}
+                metric = self.validator.best_metric
+                self.best = {"epoch": self.epoch, "metric": metric, "value": scores[metric]}
         if self.dist.is_main:
-            self.history.append(row)
-            self._say(self._epoch_line(row, epochs, improved))
+            self.log.add_epoch(row)
+            self._say(epoch_line(row, epochs, improved))
         self._save("last.pt")
         if improved:
             self._save("best.pt", weights_name="best.safetensors")
         if self.dist.is_main:
             save_weights(self.out_dir / "last.safetensors", self.student)
-            self._write_logs()
+            self.log.write(self.out_dir, self.cfg, self.best, self.global_step)
 
-    def _epoch_line(self, row: dict[str, Any], epochs: int, improved: bool) -> str:
-        vals = [f"{k} {v:.4g}" for k, v in row.items() if k.startswith("val_")]
-        best = "  (best)" if improved and vals else ""
-        return (
-            f"epoch {row['epoch']}/{epochs} [{row['phase']}]  loss {row.get('loss', float('nan')):.4g}  "
-            f"{row['seconds']:.1f} s  peak memory {row['peak_memory_mb']:.0f} MB"
-            + (f"  | {'  '.join(vals)}{best}" if vals else "")
-        )
-
-    def _peak_memory_mb(self) -> float:
-        if self.device.type == "cuda":
-            return torch.cuda.max_memory_allocated(self.device) / 2**20
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-    def _is_best(self, scores: dict[str, float]) -> bool:
-        vcfg = self.cfg["validation"]
-        value = scores[vcfg["best_metric"]]
-        if not math.isfinite(value):
-            return False
-        if not self.best or self.best.get("value") is None:
-            return True
-        return value > self.best["value"] if self.best_is_higher else value < self.best["value"]
-
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Mean of the configured metrics over the held-out crops (student in eval mode, fused in [0,1])."""
-        import distilfuse.metrics as metrics  # written alongside; imported only when validation runs
+        """Mean of the configured metrics over the held-out crops ({} when there are none)."""
+        return self.validator.scores(self.student) if self.validator else {}
 
-        vcfg = self.cfg["validation"]
-        self.student.eval()
-        sums: dict[str, float] = defaultdict(float)
-        count = 0
-        by_shape: dict[tuple[int, int], list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
-        for ir, vis in self.val_crops:
-            by_shape[ir.shape].append((ir, vis))
-        try:
-            for crops in by_shape.values():
-                for start in range(0, len(crops), int(vcfg["batch"])):
-                    chunk = crops[start : start + int(vcfg["batch"])]
-                    ir = torch.from_numpy(np.stack([c[0] for c in chunk]))[:, None].to(self.device)
-                    vis = torch.from_numpy(np.stack([c[1] for c in chunk]))[:, None].to(self.device)
-                    fused = self.student(downsample(ir, self.scale), downsample(vis, self.scale))
-                    scores = metrics.compute_batch(
-                        fused.float(), ir, vis, metrics=list(vcfg["metrics"]), data_range=1.0
-                    )
-                    for k, v in scores.items():
-                        sums[k] += float(torch.as_tensor(v, dtype=torch.float64).sum())
-                    count += len(chunk)
-        finally:
-            self.student.train()
-        return {k: v / count for k, v in sums.items()}
-
-    # ------------------------------------------------------------------------------ persistence
+    # ------------------------------------------------------------------------- the run's state
     def _state(self) -> dict[str, Any]:
         local = {"rng": rng_state(), "strategy": self.strategy.local_state_dict()}
         ranks = self.dist.gather(local)
@@ -624,9 +473,7 @@ class Trainer:
             "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
             "scalers": {k: v.state_dict() for k, v in self.scalers.items()},
             "ranks": ranks,
-            "epoch_sums": dict(self.epoch_sums),
-            "history": self.history,
-            "step_log": self.step_log,
+            **self.log.state_dict(),  # epoch_sums, history, step_log
             "best": self.best,
         }
 
@@ -638,42 +485,7 @@ class Trainer:
                 save_weights(self.out_dir / weights_name, self.student)
         self.dist.barrier()
 
-    def _load_resume(self) -> dict[str, Any]:
-        """last.pt, or the checkpoint it replaced when last.pt is damaged (e.g. by a crash while it was written)."""
-        path = self.out_dir / "last.pt"
-        problems = []
-        for candidate in (path, previous_checkpoint(path)):
-            if not candidate.is_file():
-                continue
-            try:
-                state = load_checkpoint(candidate)
-                if state.get("format") != CHECKPOINT_FORMAT:
-                    raise CheckpointError(
-                        f"{candidate}: checkpoint format {state.get('format')} is not {CHECKPOINT_FORMAT}"
-                    )
-            except CheckpointError as exc:
-                problems.append(str(exc))
-                continue
-            if problems:
-                self._say(f"{problems[0]}; resuming from the checkpoint before it, {candidate.name}")
-            path = candidate
-            break
-        else:
-            raise ConfigError(f"--resume: {'; '.join(problems) or f'no checkpoint at {path}'}")
-        self._resume_path = path
-        changed = [k for k in RESUME_FIXED if state["config"].get(k) != self.cfg.get(k)]
-        if changed:
-            raise ConfigError(
-                f"--resume: the config differs from {path} in {', '.join(changed)}; "
-                "resume with the same recipe (train.* and validation.* may change)"
-            )
-        if len(state["ranks"]) != self.dist.world:
-            raise ConfigError(
-                f"--resume: {path} was written by {len(state['ranks'])} processes, this run has {self.dist.world}"
-            )
-        return state
-
-    def _restore(self, state: dict[str, Any]) -> None:
+    def _restore(self, state: dict[str, Any], path: Path) -> None:
         self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
         self.global_step = state["global_step"]
         self.student.load_state_dict(state["student"])
@@ -691,26 +503,10 @@ class Trainer:
                     obj.load_state_dict(state[kind][k])
         local = state["ranks"][self.dist.rank]
         self.strategy.load_local_state_dict(local["strategy"])
-        self.epoch_sums = defaultdict(float, state["epoch_sums"])
-        self.history, self.step_log, self.best = state["history"], state["step_log"], state["best"]
+        self.log.load_state_dict(state)
+        self.best = state["best"]
         set_rng_state(local["rng"])
-        self._say(
-            f"resumed from {self._resume_path} at epoch {self.epoch + 1}, "
-            f"step {self.step_in_epoch} of {self.steps_per_epoch}"
-        )
-
-    def _write_logs(self) -> None:
-        write_csv(self.out_dir / "log.csv", self.history)
-        if self.step_log:
-            write_csv(self.out_dir / "steps.csv", self.step_log)
-        write_json(
-            self.out_dir / "log.json",
-            {"config": self.cfg, "epochs": self.history, "best": self.best, "global_step": self.global_step},
-        )
-        if len(self.step_log) > 1:
-            plot_curves(self.out_dir / "curves.png", loss_series(self.step_log, "step"), x_label="step")
-        else:
-            plot_curves(self.out_dir / "curves.png", loss_series(self.history, "epoch"), x_label="epoch")
+        self._say(f"resumed from {path} at epoch {self.epoch + 1}, step {self.step_in_epoch} of {self.steps_per_epoch}")
 
     def _say(self, message: str) -> None:
         if self.dist.is_main:

@@ -1,4 +1,5 @@
-"""What one optimisation step does, per training recipe; the loop around it is `engine.Trainer`.
+"""What one optimisation step does, per training recipe; the loop around it is `engine.Trainer`, which
+strategies see only through `TrainingContext`.
 
 - `plain`: task losses + distillers, one optimizer (MLKD, the default mmdr-mini recipe);
 - `autoencoder`: every image is fused with itself, so a fusion network learns to reconstruct its input
@@ -12,9 +13,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -22,7 +24,8 @@ from torch import Tensor, nn
 from distilfuse.train.config import ConfigError
 
 if TYPE_CHECKING:
-    from distilfuse.train.engine import Trainer
+    from distilfuse.data.patches import PatchPool
+    from distilfuse.train.distributed import DistContext
 
 STRATEGIES: dict[str, type[Strategy]] = {}
 
@@ -48,6 +51,41 @@ class Phase:
     teacher_scale: int = 1  # the teacher sees the HR patches (1) or the student's LR inputs (the SR scale)
 
 
+class TrainingContext(Protocol):
+    """What a strategy uses of the loop running it (`distilfuse.train.engine.Trainer`)."""
+
+    cfg: dict[str, Any]
+    device: torch.device
+    dist: DistContext
+    student: nn.Module
+    epoch: int  # the current one, from 0
+
+    @property
+    def pool(self) -> PatchPool: ...
+
+    def build_distillers(self, specs: Sequence[dict[str, Any]]) -> list[str]: ...
+
+    def phase_parameters(self, phase: Phase) -> list[nn.Parameter]: ...
+
+    def build_optimizer(
+        self, params: list[nn.Parameter], spec: dict[str, Any] | None = None
+    ) -> torch.optim.Optimizer: ...
+
+    def autocast(self) -> contextlib.AbstractContextManager: ...
+
+    def student_inputs(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]: ...
+
+    def run_student(
+        self, ir: Tensor, vis: Tensor, features: set[str] | Sequence[str] = ()
+    ) -> tuple[Tensor, dict[str, Tensor]]: ...
+
+    def generator_terms(self, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]: ...
+
+    def loss_space(self, raw: Tensor) -> Tensor: ...
+
+    def optimize(self, loss: Tensor, name: str) -> None: ...
+
+
 class Strategy:
     """Base: one phase over all epochs, plain generator step, one optimizer named 'student'."""
 
@@ -55,7 +93,7 @@ class Strategy:
     batches_per_step: int = 1
     scheduled_optimizer: str = "student"
 
-    def __init__(self, trainer: Trainer, spec: dict[str, Any]) -> None:
+    def __init__(self, trainer: TrainingContext, spec: dict[str, Any]) -> None:
         self.trainer = trainer
         self.spec = spec
         self.scale = int(spec.get("scale", 1))
@@ -129,7 +167,7 @@ class AdversarialStrategy(Strategy):
     `adv_weight`, `soft_labels`, `d_optimizer` (defaults to the top-level optimizer).
     """
 
-    def __init__(self, trainer: Trainer, spec: dict[str, Any]) -> None:
+    def __init__(self, trainer: TrainingContext, spec: dict[str, Any]) -> None:
         super().__init__(trainer, spec)
         from distilfuse.models import create
 
@@ -195,7 +233,7 @@ class TwoStageSRStrategy(Strategy):
     downsamplings of the HR patches by `scale`; a fresh optimizer starts each stage.
     """
 
-    def __init__(self, trainer: Trainer, spec: dict[str, Any]) -> None:
+    def __init__(self, trainer: TrainingContext, spec: dict[str, Any]) -> None:
         super().__init__(trainer, spec)
         if self.scale < 2:
             raise ConfigError("strategy two_stage_sr needs strategy.scale >= 2")
@@ -235,7 +273,7 @@ class DynamicRefreshStrategy(Strategy):
     `imagenet_normalize`).
     """
 
-    def __init__(self, trainer: Trainer, spec: dict[str, Any]) -> None:
+    def __init__(self, trainer: TrainingContext, spec: dict[str, Any]) -> None:
         super().__init__(trainer, spec)
         from distilfuse.distill.refresh import BatchRefreshMemory, RefreshMemory
 

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from tqdm import tqdm
 
 from distilfuse.data.patches import PatchPool, downsample
 from distilfuse.models import FeatureTaps
+from distilfuse.train.distributed import DistContext
 
 FORMAT_VERSION = 1
 OUTPUT_KEY = "out"
@@ -156,3 +158,37 @@ class TeacherCache:
                 arrays[name][idx.start : idx.stop] = t
         for arr in arrays.values():
             arr.flush()
+
+
+def build_teacher_caches(
+    needed: Mapping[int, set[str]],
+    root: str | Path,
+    teacher_name: str,
+    teacher: nn.Module,
+    pool: PatchPool,
+    dist: DistContext,
+    dtype: str = "float16",
+    batch: int = 16,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> dict[int, TeacherCache]:
+    """One cache per teacher input scale, holding the features `needed` at that scale: rank 0 builds
+    the missing ones while the other processes wait, then they open what it built."""
+    caches: dict[int, TeacherCache] = {}
+    for order in range(2):
+        if (order == 0) == dist.is_main:
+            for scale, features in needed.items():
+                caches[scale] = TeacherCache.build_or_load(
+                    root,
+                    teacher_name,
+                    teacher,
+                    sorted(features),
+                    pool,
+                    scale=scale,
+                    dtype=dtype,
+                    batch=batch,
+                    device=device,
+                    progress=progress,
+                )
+        dist.barrier()
+    return caches
