@@ -1,4 +1,5 @@
-"""Data-parallel training: two CPU processes (gloo) train, checkpoint and resume with equal weights."""
+"""Data-parallel training: two CPU processes (gloo) train, checkpoint and resume with equal weights; a DDP-wrapped
+distiller takes the step's DistillBatch."""
 
 from __future__ import annotations
 
@@ -58,3 +59,29 @@ def test_two_processes_agree_and_resume_exactly(tmp_path: Path, synthetic_root: 
     assert (tmp_path / "straight" / "last.safetensors").is_file()
     with pytest.raises(AssertionError):  # it did train: the weights moved away from where they started
         assert_same_state(states["straight", 0], torch.load(tmp_path / "initial.rank0.pt"))
+
+
+def test_a_ddp_wrapped_distiller_takes_the_steps_distill_batch(tmp_path: Path) -> None:
+    from torch.nn.parallel import DistributedDataParallel
+
+    from distilfuse.distill import DistillBatch, build_distiller
+    from distilfuse.models import FeatureTaps
+    from tests.distill.fakes import FakeStudent, FakeTeacher
+
+    torch.manual_seed(0)
+    student, teacher = FakeStudent(), FakeTeacher()
+    distiller = build_distiller({"type": "fg", "pairs": [["f1", "g1"]]}, student, teacher)  # trainable adapters
+    ir, vis = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
+    with FeatureTaps(student, ["f1"]) as s_taps:
+        s_out = student(ir, vis, raw=True)
+    with torch.no_grad(), FeatureTaps(teacher, ["g1"]) as t_taps:
+        t_out = teacher(ir, vis, raw=True)
+    batch = DistillBatch(s_taps.features, t_taps.features, s_out, t_out, ir, vis)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        terms = DistributedDataParallel(distiller)(batch)
+        assert terms == distiller(batch)
+        sum(terms.values()).backward()
+    finally:
+        dist.destroy_process_group()
+    assert all(p.grad is not None for p in distiller.parameters())
