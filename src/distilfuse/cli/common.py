@@ -8,7 +8,11 @@ from pathlib import Path
 from distilfuse.cli.main import UserError
 
 
-def add_model_options(parser: argparse.ArgumentParser, default: str = "mmdr-mini") -> None:
+# The model `fuse` and `demo` use unless told otherwise: the best shipped student (docs/results.md).
+DEFAULT_MODEL = "rt-s"
+
+
+def add_model_options(parser: argparse.ArgumentParser, default: str = DEFAULT_MODEL) -> None:
     parser.add_argument(
         "--model",
         default=default,
