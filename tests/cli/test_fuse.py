@@ -179,7 +179,9 @@ def test_non_finite_weights_are_refused_at_load(pair_dirs, tmp_path, capsys) -> 
     key = next(iter(state))
     state[key].view(-1)[0] = float("nan")
     save_file(state, str(tmp_path / "nan.safetensors"))
-    assert _fuse(*pair_dirs, tmp_path / "out", "--weights", str(tmp_path / "nan.safetensors")) == 2
+    assert (
+        _fuse(*pair_dirs, tmp_path / "out", "--model", "mmdr-mini", "--weights", str(tmp_path / "nan.safetensors")) == 2
+    )
     (line,) = _error_lines(capsys.readouterr().err)
     assert "nan.safetensors" in line and "non-finite" in line and key in line
     assert not (tmp_path / "out").exists()
@@ -352,3 +354,11 @@ def test_ir_scaling_minmax_stretches_a_narrow_sixteen_bit_range(tmp_path) -> Non
         results[name] = read_image(tmp_path / f"f{name}.png").astype(int)
     assert np.abs(results["minmax"] - results["8"]).max() <= 1
     assert np.abs(results["dtype"] - results["8"]).max() > 20
+
+
+def test_the_default_model_ships_trained_weights() -> None:
+    from distilfuse.cli.common import DEFAULT_MODEL
+    from distilfuse.models.registry import get_card
+
+    card = get_card(DEFAULT_MODEL)
+    assert card.shipped_weights is not None and card.shipped_weights.stat().st_size <= 200 * 1024
