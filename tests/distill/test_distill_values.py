@@ -108,6 +108,32 @@ def test_mlkd_hand_value() -> None:
     assert terms["mlkd:out"].item() == pytest.approx(0.3)  # flat images: no gradient difference
 
 
+@pytest.mark.parametrize(("target", "expected"), [("clamp", 0.2), ("raw", 0.7)])
+def test_mlkd_response_target_is_the_clamped_teacher_output_unless_raw(target: str, expected: float) -> None:
+    s_out, t_out = torch.full((1, 1, 4, 4), 0.8), torch.full((1, 1, 4, 4), 1.5)  # raw teacher output above 1
+    f = torch.rand(1, 2, 2, 2)
+    terms = call(self_distiller("mlkd", sim_size=2, target=target), f, f, s_out, t_out)
+    assert terms["mlkd:out"].item() == pytest.approx(expected)
+
+
+def test_mlkd_unknown_response_target_is_refused() -> None:
+    with pytest.raises(ValueError, match="target must be one of"):
+        self_distiller("mlkd", target="stretch")
+
+
+@pytest.mark.parametrize(("normalized", "scale"), [(False, 8.0), (True, 1.0)])
+def test_mlkd_response_gradient_term_on_a_step_edge(normalized: bool, scale: float) -> None:
+    t_out = torch.tensor([0.0, 0.0, 0.5, 0.5]).expand(1, 1, 4, 4).contiguous()  # vertical step edge
+    s_out = torch.zeros(1, 1, 4, 4)
+    f = torch.rand(1, 2, 2, 2)
+    terms = call(self_distiller("mlkd", sim_size=2, lambda_grad=10.0, normalized=normalized), f, f, s_out, t_out)
+    # kernel [-1, 0, 1] x [1, 2, 1], replicate border: d/dx on columns 0..3 = 4 (v[j+1] - v[j-1]) = (0, 2, 2, 0),
+    # / 8 when normalised; d/dy = 0; |Sobel| = sqrt(gx^2 + 1e-6), so a flat pixel reads 1e-3
+    edge = math.sqrt((0.25 * scale) ** 2 + 1e-6)
+    grad = 0.5 * (edge - 1e-3)  # half the pixels on the edge, the student flat everywhere
+    assert terms["mlkd:out"].item() == pytest.approx(0.25 + 10.0 * grad, rel=1e-5)
+
+
 def test_hkd_hand_value() -> None:
     distiller = self_distiller("hkd", phi=2.0, fusion_pair=["f1", "f1"])
     s, t = torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2)
