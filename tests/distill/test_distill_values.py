@@ -79,21 +79,74 @@ def test_fg_hand_value() -> None:
     assert terms["fg:global:f1/f1"].item() == pytest.approx(4 / 8)
 
 
-def test_sca_spatial_hand_value() -> None:
+def test_sca_spatial_gram_hand_value_when_mixing_distances() -> None:
     t = torch.ones(1, 1, 2, 2)
     s = torch.tensor([[1.0, -1.0], [1.0, 1.0]]).view(1, 1, 2, 2)
     # channel-normalised pixels are the signs; the 4x4 Grams differ by 2 on the 6 entries pairing pixel 1
-    terms = call(self_distiller("sca", alpha=1.0, pool=1), s, t)
+    terms = call(self_distiller("sca", alpha=1.0, pool=1, mix="distances"), s, t)
     assert terms["sca:f1/f1"].item() == pytest.approx(12 / 16)
+
+
+def test_sca_spatial_map_hand_value() -> None:
+    t = torch.zeros(1, 2, 2, 2)
+    t[0, 0] = 1.0  # every pixel e1: sum_j f_j f_j^T = diag(4, 0), so F~ (F~^T F~) / 4 = F~
+    s = t.clone()
+    s[0, :, 0, 1] = torch.tensor([0.0, 1.0])  # pixel 1 is e2: diag(3, 1) / 4 maps e1 -> (3/4, 0), e2 -> (0, 1/4)
+    # |t - s| per pixel: three (1/4, 0) and one (1, 1/4): sum 2 over 2 x 4 elements
+    terms = call(self_distiller("sca", alpha=1.0, pool=1), s, t)
+    assert terms["sca:f1/f1"].item() == pytest.approx(2 / 8)
+
+
+def _bump(sign: float, channels: int = 1) -> torch.Tensor:
+    """A flat 8x8 map of value ``sign`` with one raised pixel: a Harris corner there."""
+    x = torch.full((1, channels, 8, 8), sign)
+    x[..., 3, 3] += 0.5 * sign
+    return x
 
 
 def test_sca_corner_term_gates_normalised_features_with_the_corner_mask() -> None:
     s = torch.rand(1, 1, 12, 12) + 0.1  # positive: channel-normalised value 1
     t = torch.full((1, 1, 12, 12), 0.5)  # flat: Harris response 0, no corner
-    terms = call(self_distiller("sca", alpha=0.0, pool=2, beta=0.7), s, t)
+    terms = call(self_distiller("sca", alpha=0.0, pool=2, beta=0.7, corner="gated"), s, t)
     expected = corner_mask(F.max_pool2d(s, 2), 0.7, dilate=False).mean()
     assert expected > 0
     assert terms["sca:f1/f1"].item() == pytest.approx(expected.item())
+
+
+@pytest.mark.parametrize(("corner", "scale"), [("mask", 1.0), ("gated", 1 / math.sqrt(2))])
+def test_sca_corner_term_matches_binary_masks_unless_gated(corner: str, scale: float) -> None:
+    t = _bump(1.0, channels=2)  # two equal channels: channel-normalised value 1/sqrt(2)
+    s = torch.full((1, 2, 8, 8), 0.3)  # flat: no corner
+    frac = corner_mask(t, 0.7, dilate=False).mean().item()
+    assert 0 < frac < 1
+    terms = call(self_distiller("sca", alpha=0.0, pool=1, corner=corner), s, t)
+    assert terms["sca:f1/f1"].item() == pytest.approx(frac * scale)
+
+
+def test_sca_binary_corner_mask_passes_a_gradient_to_the_student() -> None:
+    s = _bump(1.0).requires_grad_(True)
+    terms = call(self_distiller("sca", alpha=0.0, pool=1), s, torch.full((1, 1, 8, 8), 0.5))
+    (grad,) = torch.autograd.grad(terms["sca:f1/f1"], s)
+    assert grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("mix", ["maps", "distances"])
+def test_sca_mix_of_maps_against_mix_of_distances(mix: str) -> None:
+    t = torch.ones(1, 1, 8, 8)  # flat: no corner; channel-normalised sign 1
+    s = _bump(-1.0)  # channel-normalised sign -1, one corner region
+    frac = corner_mask(s, 0.7, dilate=False).mean().item()
+    assert 0 < frac < 1
+    # maps: per element 0.5 (1 - (-1)) + 0.5 (0 - m_s), so mean|1 - m_s / 2| = 1 - frac / 2;
+    # distances: the sign-blind N x N Grams agree, so only 0.5 mean|m_s| = frac / 2 remains
+    expected = 1 - frac / 2 if mix == "maps" else frac / 2
+    terms = call(self_distiller("sca", alpha=0.5, pool=1, mix=mix), s, t)
+    assert terms["sca:f1/f1"].item() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("option", [{"mix": "sum"}, {"corner": "soft"}])
+def test_sca_unknown_form_is_refused(option: dict) -> None:
+    with pytest.raises(ValueError, match="must be one of"):
+        self_distiller("sca", **option)
 
 
 def test_mlkd_hand_value() -> None:
@@ -154,7 +207,8 @@ GRADCHECKS = {
     "fg.spatial_attention": (lambda x: fg_mod.spatial_attention(x, 0.5), (2, 3, 4, 4)),
     "fg.channel_attention": (lambda x: fg_mod.channel_attention(x, 0.5), (2, 3, 4, 4)),
     "sca.spatial_attention": (lambda x: sca_mod.spatial_attention(x, 2), (2, 3, 4, 4)),
-    "sca.corner_attention": (lambda x: sca_mod.corner_attention(x, 0.7, 2), (2, 3, 8, 8)),
+    "sca.spatial_attention_map": (lambda x: sca_mod.spatial_attention_map(x, 2), (2, 3, 4, 4)),
+    "sca.corner_attention": (lambda x: sca_mod.corner_attention(x, 0.7, 2, form="gated"), (2, 3, 8, 8)),
     "mlkd.mean_attention": (mlkd_mod.mean_attention, (2, 3, 4, 4)),
     "mlkd.similarity_matrix": (lambda x: mlkd_mod.similarity_matrix(x, 3), (2, 3, 4, 4)),
 }
