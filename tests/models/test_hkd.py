@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from distilfuse.models import FeatureTaps, count_parameters, create
-from distilfuse.models.blocks.densefuse import SpatialSoftmaxFusion
+from distilfuse.models.blocks.densefuse import ActivityRatioFusion, SpatialSoftmaxFusion
 from distilfuse.models.blocks.rcan import ResidualGroup
 from distilfuse.models.students.hkd import (
     CornerEmbeddingAttention,
@@ -50,7 +50,9 @@ def test_submodule_parameter_counts_match_spec(students) -> None:
     assert count_parameters(students[2]) == 11_304_081
 
 
-def test_teacher_parameter_counts_match_spec(teacher) -> None:
+@pytest.mark.parametrize("name", ["hkd-teacher", "hkd-teacher-skip"])
+def test_teacher_parameter_counts_match_spec(name: str) -> None:
+    teacher = create(name, weights=None)
     parts = {name: count_parameters(getattr(teacher, name)) for name in ("conv1", "DB1", "conv2", "conv3", "conv4")}
     assert parts == {"conv1": 160, "DB1": 13_872, "conv2": 36_928, "conv3": 18_464, "conv4": 4_624}
     assert count_parameters(teacher.conv5) == 145 and count_parameters(teacher) == 74_193
@@ -107,7 +109,22 @@ def test_student_features_have_documented_shapes(students) -> None:
     assert not torch.equal(taps.features["enc_ir"], taps.features["enc_vis"])
 
 
-def test_teacher_features_and_skip(teacher) -> None:
+def test_teacher_decodes_the_eq5_residual_sum(teacher) -> None:
+    ir, vis = torch.rand(2, 1, 20, 17), torch.rand(2, 1, 20, 17)
+    with torch.no_grad(), FeatureTaps(teacher) as taps:
+        raw = teacher(ir, vis, raw=True)
+        enc_ir, enc_vis = teacher.DB1(teacher.conv1(ir)), teacher.DB1(teacher.conv1(vis))
+        fused = ActivityRatioFusion()(enc_ir, enc_vis)
+        x2 = teacher.conv2(enc_ir + 0.5 * enc_vis + fused)  # eq. 5, alpha = 0.5
+    f = taps.features
+    assert torch.allclose(f["fused"], fused) and torch.allclose(f["x2"], x2)
+    assert torch.allclose(f["out_fe"], teacher.conv4(teacher.conv3(x2)))
+    assert torch.equal(f["result"], raw) and raw.min() >= 0
+
+
+def test_teacher_features_and_skip() -> None:
+    torch.manual_seed(0)
+    teacher = create("hkd-teacher-skip", weights=None)
     ir, vis = torch.rand(2, 1, 20, 17), torch.rand(2, 1, 20, 17)
     with torch.no_grad(), FeatureTaps(teacher) as taps:
         raw = teacher(ir, vis, raw=True)
@@ -126,6 +143,24 @@ def test_spatial_softmax_fusion_weights() -> None:
     assert torch.allclose(fuse(a, a), a)
     w_a = torch.sigmoid(a.mean(1, keepdim=True) - b.mean(1, keepdim=True))
     assert torch.allclose(fuse(a, b), w_a * a + (1 - w_a) * b, atol=1e-6)
+
+
+def test_activity_ratio_fusion_hand_value() -> None:
+    a = torch.zeros(1, 2, 1, 3)
+    a[0, :, 0, 0], a[0, :, 0, 1] = torch.tensor([1.0, -2.0]), torch.tensor([1.0, 0.0])  # l1 activity (3, 1, 0)
+    b = torch.zeros(1, 2, 1, 3)
+    b[0, :, 0, 1], b[0, :, 0, 2] = torch.tensor([0.0, -1.0]), torch.tensor([3.0, 0.0])  # activity (0, 1, 3)
+    # 3x3 means inside a 1-row image (over 2, 3, 2 pixels): M_a = (2, 4/3, 1/2), M_b = (1/2, 4/3, 2)
+    w_a = torch.tensor([0.8, 0.5, 0.2])
+    out = ActivityRatioFusion()(a, b)
+    assert torch.allclose(out, w_a * a + (1 - w_a) * b)
+    assert torch.allclose(out[0, :, 0, 0], torch.tensor([0.8, -1.6]))
+    assert torch.allclose(ActivityRatioFusion()(a, a), a)  # equal inputs pass through (auto-encoder training)
+
+
+def test_unknown_teacher_form_is_refused() -> None:
+    with pytest.raises(ValueError, match="form must be one of"):
+        create("hkd-teacher", weights=None, form="dense")
 
 
 def test_dfa_outputs_zero_at_initialisation_and_dfag_is_residual() -> None:
