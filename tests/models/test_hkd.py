@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from distilfuse.models import FeatureTaps, count_parameters, create
+from distilfuse.models.blocks.corner import corner_mask
 from distilfuse.models.blocks.densefuse import ActivityRatioFusion, SpatialSoftmaxFusion
 from distilfuse.models.blocks.rcan import ResidualGroup
 from distilfuse.models.students.hkd import (
@@ -13,6 +14,7 @@ from distilfuse.models.students.hkd import (
     DualFrequencyAttention,
     DualFrequencyAttentionGroup,
     HKDStudent,
+    PaperCornerEmbeddingAttention,
     StudentFusion,
     StudentSR,
 )
@@ -201,3 +203,55 @@ def test_official_checkpoint_dicts_convert_and_load_strictly(students) -> None:
 def test_unsupported_scale_raises() -> None:
     with pytest.raises(ValueError, match="scale"):
         StudentSR(5)
+
+
+def test_paper_form_student_parameter_counts() -> None:
+    assert count_parameters(PaperCornerEmbeddingAttention(64)) == 3 * (64 * 64 + 64) + 1  # three 1x1 convs, beta
+    fusion = StudentFusion(paper=True)
+    assert len([m for m in fusion.body_v if isinstance(m, ResidualGroup)]) == 2  # two cascaded RGs before CEA
+    assert count_parameters(fusion) == 3_472_544 - 247_954 + 12_481 + 706_852
+    assert count_parameters(create("hkd-student-x2-paper", weights=None)) == 3_943_923 + 7_831_537
+    assert isinstance(fusion.fuse, ActivityRatioFusion) and isinstance(StudentFusion().fuse, SpatialSoftmaxFusion)
+
+
+def _identity_1x1(conv: torch.nn.Conv2d) -> None:
+    torch.nn.init.ones_(conv.weight)
+    torch.nn.init.zeros_(conv.bias)
+
+
+def test_paper_cea_hand_value() -> None:
+    cea = PaperCornerEmbeddingAttention(1)
+    for conv in (cea.conv_b, cea.coa_conv, cea.out):
+        _identity_1x1(conv)
+    x = torch.tensor([[1.0, 0.0], [0.0, 0.0]]).view(1, 1, 2, 2)
+    e = torch.e
+    # beta = 0: F_COA = F_b; Omega = column softmax of x_i x_j: column 0 (e, 1, 1, 1) / (e + 3), others 1/4,
+    # so F_b Omega = (e / (e + 3), 1/4, 1/4, 1/4); Psi = softmax([[1]]) = 1, F_CHA = 2 F_b
+    expected = torch.tensor([1 + (1 + e / (e + 3)) + 2, 0.25, 0.25, 0.25]).view(1, 1, 2, 2)
+    with torch.no_grad():
+        assert torch.allclose(cea(x), expected)
+        cea.beta.fill_(1.0)  # eq. 9: beta B M, the Harris mask without dilation
+        assert torch.allclose(cea(x) - expected, x * corner_mask(x, 0.7, dilate=False))
+
+
+def test_paper_dfa_weights_d3_of_the_rcab_output() -> None:
+    torch.manual_seed(0)
+    dfa = DualFrequencyAttention(16, paper=True)
+    x = torch.rand(1, 16, 5, 5)
+    with torch.no_grad():
+        dfa.gamma.fill_(1.0)
+        d = dfa.body(x)
+        expected = dfa.conv3(d) * torch.softmax(dfa.conv1(d) * dfa.conv2(d), dim=-1)  # eqs. 6-7
+        assert torch.allclose(dfa(x), expected)
+        official = DualFrequencyAttention(16)
+        official.load_state_dict(dfa.state_dict())
+        assert not torch.allclose(official(x), expected)  # the official code takes D3 from D2
+
+
+def test_paper_form_student_runs_at_scale() -> None:
+    model = create("hkd-student-x3-paper", weights=None)
+    with torch.no_grad():
+        out = model(torch.rand(1, 1, LR, LR), torch.rand(1, 1, LR, LR))
+    assert out.shape == (1, 1, 3 * LR, 3 * LR)
+    with pytest.raises(ValueError, match="form must be one of"):
+        HKDStudent(2, form="dense")
