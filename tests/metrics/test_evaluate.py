@@ -54,3 +54,24 @@ def test_method_table_marks_the_best_in_each_metric_direction() -> None:
         "| m2 | 5 | 30.0000 | **3.0000** |",
         "| m3 | 4 | nan | **3.0000** |",  # equal to the best at the shown precision
     ]
+
+
+def test_upscaled_sources_score_super_resolved_fusions(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    fused = rng.integers(0, 255, (20, 26)).astype(np.uint8)
+    for name, image in (("ir", np.full((10, 13), 100)), ("vis", np.full((10, 13), 200)), ("x2", fused)):
+        (tmp_path / name).mkdir()
+        Image.fromarray(image.astype(np.uint8)).save(tmp_path / name / "p.png")
+    (tmp_path / "odd").mkdir()
+    Image.fromarray(fused[:19]).save(tmp_path / "odd" / "p.png")  # 19 rows: not 2 x 10
+    pairs, _ = pair_by_stem(tmp_path / "ir", tmp_path / "vis")
+    messages: list[str] = []
+    result = evaluate_folders([tmp_path / "x2"], pairs, ["MSE", "CC"], upscale_sources=True, report=messages.append)
+    # constant sources stay constant when resized: the scores are those against 20 x 26 constants
+    expected = compute(fused.astype(np.float64), np.full((20, 26), 100.0), np.full((20, 26), 200.0), metrics="MSE")
+    assert result.counts == {"x2": 1} and not messages
+    assert result.rows[0]["MSE"] == pytest.approx(expected["MSE"], rel=1e-12)
+    plain = evaluate_folders([tmp_path / "x2"], pairs, ["MSE"], report=messages.append)
+    odd = evaluate_folders([tmp_path / "odd"], pairs, ["MSE"], upscale_sources=True, report=messages.append)
+    assert plain.counts == {"x2": 0} and odd.counts == {"odd": 0}
+    assert "image sizes differ" in messages[0] and "not one integer scale apart" in messages[1]

@@ -6,13 +6,15 @@ import pytest
 import torch
 
 from distilfuse.models import FeatureTaps, count_parameters, create
-from distilfuse.models.blocks.densefuse import SpatialSoftmaxFusion
+from distilfuse.models.blocks.corner import corner_mask
+from distilfuse.models.blocks.densefuse import ActivityRatioFusion, SpatialSoftmaxFusion
 from distilfuse.models.blocks.rcan import ResidualGroup
 from distilfuse.models.students.hkd import (
     CornerEmbeddingAttention,
     DualFrequencyAttention,
     DualFrequencyAttentionGroup,
     HKDStudent,
+    PaperCornerEmbeddingAttention,
     StudentFusion,
     StudentSR,
 )
@@ -50,7 +52,9 @@ def test_submodule_parameter_counts_match_spec(students) -> None:
     assert count_parameters(students[2]) == 11_304_081
 
 
-def test_teacher_parameter_counts_match_spec(teacher) -> None:
+@pytest.mark.parametrize("name", ["hkd-teacher", "hkd-teacher-skip"])
+def test_teacher_parameter_counts_match_spec(name: str) -> None:
+    teacher = create(name, weights=None)
     parts = {name: count_parameters(getattr(teacher, name)) for name in ("conv1", "DB1", "conv2", "conv3", "conv4")}
     assert parts == {"conv1": 160, "DB1": 13_872, "conv2": 36_928, "conv3": 18_464, "conv4": 4_624}
     assert count_parameters(teacher.conv5) == 145 and count_parameters(teacher) == 74_193
@@ -107,7 +111,22 @@ def test_student_features_have_documented_shapes(students) -> None:
     assert not torch.equal(taps.features["enc_ir"], taps.features["enc_vis"])
 
 
-def test_teacher_features_and_skip(teacher) -> None:
+def test_teacher_decodes_the_eq5_residual_sum(teacher) -> None:
+    ir, vis = torch.rand(2, 1, 20, 17), torch.rand(2, 1, 20, 17)
+    with torch.no_grad(), FeatureTaps(teacher) as taps:
+        raw = teacher(ir, vis, raw=True)
+        enc_ir, enc_vis = teacher.DB1(teacher.conv1(ir)), teacher.DB1(teacher.conv1(vis))
+        fused = ActivityRatioFusion()(enc_ir, enc_vis)
+        x2 = teacher.conv2(enc_ir + 0.5 * enc_vis + fused)  # eq. 5, alpha = 0.5
+    f = taps.features
+    assert torch.allclose(f["fused"], fused) and torch.allclose(f["x2"], x2)
+    assert torch.allclose(f["out_fe"], teacher.conv4(teacher.conv3(x2)))
+    assert torch.equal(f["result"], raw) and raw.min() >= 0
+
+
+def test_teacher_features_and_skip() -> None:
+    torch.manual_seed(0)
+    teacher = create("hkd-teacher-skip", weights=None)
     ir, vis = torch.rand(2, 1, 20, 17), torch.rand(2, 1, 20, 17)
     with torch.no_grad(), FeatureTaps(teacher) as taps:
         raw = teacher(ir, vis, raw=True)
@@ -126,6 +145,24 @@ def test_spatial_softmax_fusion_weights() -> None:
     assert torch.allclose(fuse(a, a), a)
     w_a = torch.sigmoid(a.mean(1, keepdim=True) - b.mean(1, keepdim=True))
     assert torch.allclose(fuse(a, b), w_a * a + (1 - w_a) * b, atol=1e-6)
+
+
+def test_activity_ratio_fusion_hand_value() -> None:
+    a = torch.zeros(1, 2, 1, 3)
+    a[0, :, 0, 0], a[0, :, 0, 1] = torch.tensor([1.0, -2.0]), torch.tensor([1.0, 0.0])  # l1 activity (3, 1, 0)
+    b = torch.zeros(1, 2, 1, 3)
+    b[0, :, 0, 1], b[0, :, 0, 2] = torch.tensor([0.0, -1.0]), torch.tensor([3.0, 0.0])  # activity (0, 1, 3)
+    # 3x3 means inside a 1-row image (over 2, 3, 2 pixels): M_a = (2, 4/3, 1/2), M_b = (1/2, 4/3, 2)
+    w_a = torch.tensor([0.8, 0.5, 0.2])
+    out = ActivityRatioFusion()(a, b)
+    assert torch.allclose(out, w_a * a + (1 - w_a) * b)
+    assert torch.allclose(out[0, :, 0, 0], torch.tensor([0.8, -1.6]))
+    assert torch.allclose(ActivityRatioFusion()(a, a), a)  # equal inputs pass through (auto-encoder training)
+
+
+def test_unknown_teacher_form_is_refused() -> None:
+    with pytest.raises(ValueError, match="form must be one of"):
+        create("hkd-teacher", weights=None, form="dense")
 
 
 def test_dfa_outputs_zero_at_initialisation_and_dfag_is_residual() -> None:
@@ -166,3 +203,55 @@ def test_official_checkpoint_dicts_convert_and_load_strictly(students) -> None:
 def test_unsupported_scale_raises() -> None:
     with pytest.raises(ValueError, match="scale"):
         StudentSR(5)
+
+
+def test_paper_form_student_parameter_counts() -> None:
+    assert count_parameters(PaperCornerEmbeddingAttention(64)) == 3 * (64 * 64 + 64) + 1  # three 1x1 convs, beta
+    fusion = StudentFusion(paper=True)
+    assert len([m for m in fusion.body_v if isinstance(m, ResidualGroup)]) == 2  # two cascaded RGs before CEA
+    assert count_parameters(fusion) == 3_472_544 - 247_954 + 12_481 + 706_852
+    assert count_parameters(create("hkd-student-x2-paper", weights=None)) == 3_943_923 + 7_831_537
+    assert isinstance(fusion.fuse, ActivityRatioFusion) and isinstance(StudentFusion().fuse, SpatialSoftmaxFusion)
+
+
+def _identity_1x1(conv: torch.nn.Conv2d) -> None:
+    torch.nn.init.ones_(conv.weight)
+    torch.nn.init.zeros_(conv.bias)
+
+
+def test_paper_cea_hand_value() -> None:
+    cea = PaperCornerEmbeddingAttention(1)
+    for conv in (cea.conv_b, cea.coa_conv, cea.out):
+        _identity_1x1(conv)
+    x = torch.tensor([[1.0, 0.0], [0.0, 0.0]]).view(1, 1, 2, 2)
+    e = torch.e
+    # beta = 0: F_COA = F_b; Omega = column softmax of x_i x_j: column 0 (e, 1, 1, 1) / (e + 3), others 1/4,
+    # so F_b Omega = (e / (e + 3), 1/4, 1/4, 1/4); Psi = softmax([[1]]) = 1, F_CHA = 2 F_b
+    expected = torch.tensor([1 + (1 + e / (e + 3)) + 2, 0.25, 0.25, 0.25]).view(1, 1, 2, 2)
+    with torch.no_grad():
+        assert torch.allclose(cea(x), expected)
+        cea.beta.fill_(1.0)  # eq. 9: beta B M, the Harris mask without dilation
+        assert torch.allclose(cea(x) - expected, x * corner_mask(x, 0.7, dilate=False))
+
+
+def test_paper_dfa_weights_d3_of_the_rcab_output() -> None:
+    torch.manual_seed(0)
+    dfa = DualFrequencyAttention(16, paper=True)
+    x = torch.rand(1, 16, 5, 5)
+    with torch.no_grad():
+        dfa.gamma.fill_(1.0)
+        d = dfa.body(x)
+        expected = dfa.conv3(d) * torch.softmax(dfa.conv1(d) * dfa.conv2(d), dim=-1)  # eqs. 6-7
+        assert torch.allclose(dfa(x), expected)
+        official = DualFrequencyAttention(16)
+        official.load_state_dict(dfa.state_dict())
+        assert not torch.allclose(official(x), expected)  # the official code takes D3 from D2
+
+
+def test_paper_form_student_runs_at_scale() -> None:
+    model = create("hkd-student-x3-paper", weights=None)
+    with torch.no_grad():
+        out = model(torch.rand(1, 1, LR, LR), torch.rand(1, 1, LR, LR))
+    assert out.shape == (1, 1, 3 * LR, 3 * LR)
+    with pytest.raises(ValueError, match="form must be one of"):
+        HKDStudent(2, form="dense")

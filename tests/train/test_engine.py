@@ -370,3 +370,18 @@ def test_partial_files_of_a_killed_run_are_removed(tmp_path: Path, synthetic_roo
     partial.write_bytes(b"half a checkpoint")
     Trainer(tiny_config(tmp_path, synthetic_root), tmp_path / "run")
     assert not partial.exists()
+
+
+@pytest.mark.parametrize("epoch", ["generator", "batches"])
+def test_adversarial_epoch_accounting(epoch: str, tmp_path: Path, synthetic_root: Path) -> None:
+    require_models("scakd-discriminator")
+    case = copy.deepcopy(RESUME_CASES["adversarial"])
+    case["strategy"]["epoch"] = epoch
+    trainer = Trainer(tiny_config(tmp_path, synthetic_root, **case), tmp_path / "run")
+    batches = len(trainer.sampler.shard) // trainer.sampler.batch  # one traversal of the patches
+    # Algorithm 1: an epoch is m = N/b generator steps, each after k = 2 discriminator steps on other batches
+    assert trainer.steps_per_epoch == (batches if epoch == "generator" else batches // 3)
+    generator_batches = list(trainer.sampler)[2::3]
+    assert len(generator_batches) == trainer.steps_per_epoch
+    if epoch == "generator":  # the generator's batches traverse the patches once
+        assert sorted(i for b in generator_batches for i, _ in b) == sorted(trainer.sampler.shard.tolist())

@@ -89,3 +89,21 @@ def test_flips_apply_to_inputs_and_cached_teacher_tensors(synthetic_root: Path) 
         for name, arr in _FakeCache().get(5).items():
             np.testing.assert_array_equal(item["teacher"][name].numpy(), flip(arr, code).astype(np.float32))
     assert np.array_equal(flip(np.arange(4).reshape(2, 2), 3), np.array([[3, 2], [1, 0]]))
+
+
+def test_sampler_passes_interleave_whole_shuffles() -> None:
+    one = ShardedBatchSampler(20, 3, seed=5, flips=True)
+    three = ShardedBatchSampler(20, 3, seed=5, flips=True, passes=3)
+    one.set_epoch(2)
+    three.set_epoch(2)
+    batches = list(three)
+    assert len(batches) == three.batches_per_epoch == 3 * one.batches_per_epoch
+    assert batches[0::3] == list(one)  # the first pass is the one-pass epoch
+    for p in range(3):  # each pass visits 18 of the 20 patches, none twice
+        seen = [i for b in batches[p::3] for i, _ in b]
+        assert len(seen) == len(set(seen)) == 18
+    assert batches[1::3] != batches[2::3]
+    three.set_epoch(2, start_batch=4)
+    assert list(three) == batches[4:]
+    with pytest.raises(ValueError, match="at least one pass"):
+        ShardedBatchSampler(20, 3, seed=5, passes=0)

@@ -105,3 +105,32 @@ def test_a_missing_layer_to_copy_from_the_teacher_is_one_config_error(
     cfg = load_config(CONFIGS / "rt_s.yaml", [*overrides, "student.init_from_teacher={conv2: conv00}"], smoke=True)
     with pytest.raises(ConfigError, match="init_from_teacher: RTFuse has no attribute `conv2`"):
         train(cfg, tmp_path / "run")
+
+
+SCAKD_ROWS = {
+    "scakd_dt": None,
+    "scakd_sa": "sca",
+    "scakd_ca": "sca",
+    "scakd_at": "at",
+    "scakd_ic": "ic",
+    "scakd_fg": "fg",
+}
+
+
+@pytest.mark.parametrize(("row", "kind"), SCAKD_ROWS.items())
+def test_scakd_table_rows_change_only_the_distiller(row: str, kind: str | None) -> None:
+    cfg, sca = load_config(CONFIGS / f"{row}.yaml"), load_config(CONFIGS / "scakd.yaml")
+    changed = {"distillers", "config_file"} | ({"teacher"} if kind is None else set())
+    assert {k: v for k, v in cfg.items() if k not in changed} == {k: v for k, v in sca.items() if k not in changed}
+    assert [d["type"] for d in cfg["distillers"]] == ([kind] if kind else [])
+    if kind:
+        assert cfg["distillers"][0]["pairs"] == sca["distillers"][0]["pairs"]
+        assert cfg["distillers"][0]["weight"] == sca["distillers"][0]["weight"]
+
+
+def test_scakd_distils_two_encoder_layers_per_branch_and_one_decoder_layer() -> None:
+    (spec,) = load_config(CONFIGS / "scakd.yaml")["distillers"]
+    branch_alpha = {s: a for (s, _), a in zip(spec["pairs"], spec["alpha"], strict=True)}
+    assert branch_alpha == {"ir_mid": 0.8, "ir_enc": 0.8, "vis_mid": 0.2, "vis_enc": 0.2, "fused": 0.5}
+    assert (spec["mix"], spec["corner"]) == ("maps", "mask")
+    assert load_config(CONFIGS / "scakd.yaml")["data"]["flips"] is False

@@ -46,6 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="min-max stretch each fused image to 0..255, rounded to 8 bits (CDDFuse/MMDRFuse protocol)",
     )
     parser.add_argument(
+        "--upscale-sources",
+        action="store_true",
+        help="fusion + super-resolution: fused images s times the sources' size are scored against the sources "
+        "resized bicubically to the fused size (HKDnet protocol)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=Path("eval_results"),
@@ -86,6 +92,7 @@ def _summary(args: argparse.Namespace, names: list[str], means: dict, counts: di
     return {
         "profile": args.profile,
         "stretch": args.stretch,
+        "upscale_sources": args.upscale_sources,
         "ir": str(args.ir),
         "vis": str(args.vis),
         "directions": {n: "higher" if METRICS[n].higher_is_better else "lower" for n in names},
@@ -120,7 +127,14 @@ def run(args: argparse.Namespace) -> int:
         _problem(f"error: --methods {exc}")
         return 2
     result = evaluate_folders(
-        fused_dirs, pairs, names, labels=labels, profile=args.profile, stretch=args.stretch, report=_problem
+        fused_dirs,
+        pairs,
+        names,
+        labels=labels,
+        profile=args.profile,
+        stretch=args.stretch,
+        upscale_sources=args.upscale_sources,
+        report=_problem,
     )
     problems = len(pair_problems) + result.problems
     means, counts = result.means, result.counts

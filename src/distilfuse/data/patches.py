@@ -178,31 +178,39 @@ class ShardedBatchSampler(Sampler[list[tuple[int, int]]]):
     The pool is split once into `world` fixed shards (so rank-local state such as a refresh memory
     always sees the same samples); each epoch shuffles a shard with a generator seeded by
     (seed, epoch, rank). `set_epoch(epoch, start_batch)` resumes inside an epoch.
+    An epoch of `passes` > 1 is that many shuffles of the shard, interleaved batch by batch (batch b comes
+    from pass b mod passes), so every `passes`-th batch, from any start, traverses the shard once.
     """
 
-    def __init__(self, size: int, batch: int, seed: int, rank: int = 0, world: int = 1, flips: bool = True):
+    def __init__(
+        self, size: int, batch: int, seed: int, rank: int = 0, world: int = 1, flips: bool = True, passes: int = 1
+    ):
         per_rank = size // world
         if batch < 1 or per_rank < batch:
             raise ValueError(f"{size} patches cannot fill one batch of {batch} per process ({world} processes)")
         order = np.random.default_rng([seed, 0x5EED]).permutation(size)
         self.shard = np.sort(order[rank::world][:per_rank])
-        self.batch, self.seed, self.rank, self.flips = batch, seed, rank, flips
+        if passes < 1:
+            raise ValueError(f"an epoch needs at least one pass over the patches, got {passes}")
+        self.batch, self.seed, self.rank, self.flips, self.passes = batch, seed, rank, flips, passes
         self.epoch, self.start_batch = 0, 0
 
     @property
     def batches_per_epoch(self) -> int:
-        return len(self.shard) // self.batch
+        return self.passes * (len(self.shard) // self.batch)
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         self.epoch, self.start_batch = epoch, start_batch
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         rng = np.random.default_rng([self.seed, self.epoch, self.rank])
-        order = rng.permutation(self.shard)
-        codes = rng.integers(0, 4, len(order)) if self.flips else np.zeros(len(order), dtype=np.int64)
+        orders, codes = [], []
+        for _ in range(self.passes):
+            orders.append(rng.permutation(self.shard))
+            codes.append(rng.integers(0, 4, len(self.shard)) if self.flips else np.zeros(len(self.shard), np.int64))
         for b in range(self.start_batch, self.batches_per_epoch):
-            sl = slice(b * self.batch, (b + 1) * self.batch)
-            yield [(int(i), int(c)) for i, c in zip(order[sl], codes[sl], strict=True)]
+            p, sl = b % self.passes, slice((b // self.passes) * self.batch, (b // self.passes + 1) * self.batch)
+            yield [(int(i), int(c)) for i, c in zip(orders[p][sl], codes[p][sl], strict=True)]
 
     def __len__(self) -> int:
         return self.batches_per_epoch - self.start_batch

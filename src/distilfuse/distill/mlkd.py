@@ -30,6 +30,9 @@ def similarity_matrix(x: Tensor, size: int = 32) -> Tensor:
     return rows @ rows.transpose(1, 2)
 
 
+RESPONSE_TARGETS = ("clamp", "raw")
+
+
 def response_loss(s_out: Tensor, t_out: Tensor, lambda_grad: float, normalized: bool = True) -> Tensor:
     """Eqs. 6-8: mean |I_t - I_s| + lambda_grad * mean | |Sobel I_t| - |Sobel I_s| |."""
     grad = F.l1_loss(sobel_magnitude(s_out, normalized), sobel_magnitude(t_out, normalized))
@@ -43,6 +46,8 @@ class MLKDDistiller(Distiller):
     All three levels are channel-agnostic (channel means, pixel-pixel similarities, images): no
     adapters, so heterogeneous teachers plug in directly. MLKD's settings: lambdas 1, lambda_grad 10,
     32 x 32 similarity grid. |Sobel| is kornia's (``normalized``: see ``losses.max_gradient``).
+    ``target``: the response target I_t is the teacher's output clamped to [0,1] as its fused image is
+    ("clamp", default: SHIP's raw output leaves [0,1]), or its raw output ("raw").
     """
 
     def __init__(
@@ -57,10 +62,14 @@ class MLKDDistiller(Distiller):
         lambda_grad: float = 10.0,
         sim_size: int = 32,
         normalized: bool = True,
+        target: str = "clamp",
     ) -> None:
+        if target not in RESPONSE_TARGETS:
+            raise ValueError(f"mlkd: target must be one of {RESPONSE_TARGETS}, got {target!r}")
         super().__init__(student, teacher, pairs, weight)
         self.lambda_att, self.lambda_sim, self.lambda_out = lambda_att, lambda_sim, lambda_out
         self.lambda_grad, self.sim_size, self.normalized = lambda_grad, int(sim_size), normalized
+        self.target = target
 
     def forward(self, batch: DistillBatch) -> dict[str, Tensor]:
         terms = {}
@@ -70,6 +79,8 @@ class MLKDDistiller(Distiller):
             sim = F.mse_loss(similarity_matrix(s, self.sim_size), similarity_matrix(t, self.sim_size))
             terms[self.key("sim", pair)] = self.weight * self.lambda_sim * sim
         s_out, t_out = self.outputs(batch)
+        if self.target == "clamp":
+            t_out = t_out.clamp(0.0, 1.0)
         out = response_loss(s_out, t_out, self.lambda_grad, self.normalized)
         terms[self.key("out")] = self.weight * self.lambda_out * out
         return terms

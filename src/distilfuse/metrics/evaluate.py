@@ -52,6 +52,23 @@ def stretch_to_8bit(fused: np.ndarray) -> np.ndarray:
     return np.rint(min_max_stretch(fused, 255.0))
 
 
+def upscale_factor(fused_shape: tuple[int, ...], source_shape: tuple[int, ...]) -> int | None:
+    """The integer factor s with fused H x W = s x the source's (s >= 1), or None when there is none."""
+    (fh, fw), (sh, sw) = fused_shape[:2], source_shape[:2]
+    if fh % sh or fw % sw or fh // sh != fw // sw:
+        return None
+    return fh // sh
+
+
+def upscale_bicubic(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bicubic resize of a 0..255 grey float image to ``shape`` (torch, half-pixel centres), clipped to 0..255."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float64))[None, None]
+    return F.interpolate(x, size=shape, mode="bicubic", align_corners=False)[0, 0].clamp(0, 255).numpy()
+
+
 def evaluate_folder(
     fused_dir: Path,
     pairs: Pairs,
@@ -60,9 +77,14 @@ def evaluate_folder(
     label: str,
     profile: str = "cdd",
     stretch: bool = False,
+    upscale_sources: bool = False,
     report: Callable[[str], None] = _to_stderr,
 ) -> tuple[list[dict], int]:
-    """Per-image metric rows of one fused folder and the number of problems reported."""
+    """Per-image metric rows of one fused folder and the number of problems reported.
+
+    ``upscale_sources``: fusion + super-resolution outputs (HKDnet) are s times their LR sources; the
+    sources are then resized bicubically to the fused size before scoring (no HR sources exist for them).
+    """
     from tqdm import tqdm
 
     from distilfuse.io import ImageReadError, list_images, read_image
@@ -89,12 +111,16 @@ def evaluate_folder(
             problems += 1
             continue
         sizes = {p: img.shape[:2] for p, img in ((fused_path, fused), (ir_path, ir), (vis_path, vis))}
-        if len(set(sizes.values())) > 1:
+        factor = upscale_factor(fused.shape, ir.shape) if upscale_sources and ir.shape[:2] == vis.shape[:2] else 1
+        if factor is None or (factor == 1 and len(set(sizes.values())) > 1):
             listed = ", ".join(f"{p.name} {h}x{w}" for p, (h, w) in sizes.items())
-            report(f"{fused_path}: image sizes differ ({listed}, as HxW); skipped")
+            scaled = "are not one integer scale apart" if upscale_sources else "differ"
+            report(f"{fused_path}: image sizes {scaled} ({listed}, as HxW); skipped")
             problems += 1
             continue
         grey_fused, grey_ir, grey_vis = (as_grey_255(img, profile) for img in (fused, ir, vis))
+        if factor > 1:
+            grey_ir, grey_vis = (upscale_bicubic(x, grey_fused.shape) for x in (grey_ir, grey_vis))
         if stretch:
             grey_fused = stretch_to_8bit(grey_fused)
         try:
@@ -123,6 +149,7 @@ def evaluate_folders(
     labels: Sequence[str] | None = None,
     profile: str = "cdd",
     stretch: bool = False,
+    upscale_sources: bool = False,
     report: Callable[[str], None] = _to_stderr,
 ) -> FolderEvaluation:
     """Evaluate each fused folder against `pairs`; labels default to `method_labels(fused_dirs)`."""
@@ -132,7 +159,14 @@ def evaluate_folders(
     result = FolderEvaluation(names=list(names), profile=profile, stretch=stretch)
     for fused_dir, label in zip(fused_dirs, labels, strict=True):
         rows, problems = evaluate_folder(
-            fused_dir, pairs, names, label=label, profile=profile, stretch=stretch, report=report
+            fused_dir,
+            pairs,
+            names,
+            label=label,
+            profile=profile,
+            stretch=stretch,
+            upscale_sources=upscale_sources,
+            report=report,
         )
         result.rows += rows
         result.problems += problems

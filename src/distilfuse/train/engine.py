@@ -92,6 +92,7 @@ class Trainer:
         )
         self.strategy: Strategy = self._make_strategy()
         per_step = self.strategy.batches_per_step
+        self.sampler.passes = self.strategy.passes_per_epoch
         self.steps_per_epoch = self.sampler.batches_per_epoch // per_step
         if self.steps_per_epoch < 1:
             raise ConfigError(

@@ -91,6 +91,7 @@ class Strategy:
 
     name: ClassVar[str] = ""
     batches_per_step: int = 1
+    passes_per_epoch: int = 1  # shuffles of the patches that make one epoch (see ShardedBatchSampler)
     scheduled_optimizer: str = "student"
 
     def __init__(self, trainer: TrainingContext, spec: dict[str, Any]) -> None:
@@ -164,8 +165,13 @@ class AdversarialStrategy(Strategy):
     batch; generator loss = task losses + distillers + `adv_weight` * (LSGAN terms of D_ir and D_vis).
 
     Spec: `discriminator` (registered name, built twice with independent weights), `d_steps`,
-    `adv_weight`, `soft_labels`, `d_optimizer` (defaults to the top-level optimizer).
+    `adv_weight`, `soft_labels`, `d_optimizer` (defaults to the top-level optimizer), `epoch`:
+    "generator" (Algorithm 1, default: an epoch is m = N/b generator steps, the generator's batches
+    traversing the patches once, the discriminators' drawn from `d_steps` further shuffles) or "batches"
+    (an epoch is one pass over the patches, N/((k+1)b) generator steps: the accounting before issue 10).
     """
+
+    EPOCHS = ("generator", "batches")
 
     def __init__(self, trainer: TrainingContext, spec: dict[str, Any]) -> None:
         super().__init__(trainer, spec)
@@ -176,6 +182,10 @@ class AdversarialStrategy(Strategy):
             raise ConfigError("strategy adversarial needs strategy.discriminator (a registered model name)")
         self.d_steps = int(spec.get("d_steps", 2))
         self.batches_per_step = self.d_steps + 1
+        epoch = spec.get("epoch", "generator")
+        if epoch not in self.EPOCHS:
+            raise ConfigError(f"strategy adversarial: epoch must be one of {self.EPOCHS}, got {epoch!r}")
+        self.passes_per_epoch = self.batches_per_step if epoch == "generator" else 1
         self.adv_weight = float(spec.get("adv_weight", 1.0))
         self.soft_labels = bool(spec.get("soft_labels", True))
         self.discriminators = DiscriminatorPair(create(name, weights=None), create(name, weights=None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -56,4 +57,20 @@ class SpatialSoftmaxFusion(nn.Module):
         return exp_a / total * a + exp_b / total * b
 
 
-__all__ = ["DenseBlock", "DenseConv", "ReflectConvLayer", "SpatialSoftmaxFusion"]
+class ActivityRatioFusion(nn.Module):
+    """HKDnet's fusion rule as the paper writes it (eqs. 14-16), DenseFuse's l1-norm strategy.
+
+    M_X = sum_c |X| per pixel (eq. 14), averaged over each 3x3 neighbourhood (inside the image only);
+    W_a = M_a / (M_a + M_b + eps) (eq. 15, the "softmax" the text names is this ratio); output
+    W_a * a + W_b * b per channel (eq. 16).
+    """
+
+    eps = 1e-10
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        m_a, m_b = (F.avg_pool2d(x.abs().sum(dim=1, keepdim=True), 3, 1, 1, count_include_pad=False) for x in (a, b))
+        total = m_a + m_b + self.eps
+        return m_a / total * a + m_b / total * b
+
+
+__all__ = ["ActivityRatioFusion", "DenseBlock", "DenseConv", "ReflectConvLayer", "SpatialSoftmaxFusion"]

@@ -16,6 +16,12 @@ SR part: head conv3 16->64, body [5 ResidualGroups(20 RCAB), conv3] with a long 
 shuffle x2/x3/x4 (``sr_uper_fe``, 64 ch HR), ``tail`` conv3 64->16 (``sr_feature``), ``result`` conv3
 16->1 (the SR fused image, no activation; ``to_unit_range`` clamps).
 
+``hkd-student-x{2,3,4}-paper`` (``form="paper"``) follow the paper's text where the official code differs:
+DFA takes D3 from the RCAB output (eqs. 6-7), the VIS branch has two cascaded residual groups before a CEA
+without projections, dilation, BatchNorm or dropout (``PaperCornerEmbeddingAttention``, eqs. 8-13), and
+the fusion is the l1-norm activity rule (eqs. 14-16). Their state dict is not the official layout. The
+official form stays the default of ``hkd-student-x*``: HKDnet's released student checkpoints need it.
+
 Corner attention (COA, inside CEA) uses the torch Harris mask of ``distilfuse.models.blocks.corner``
 (OpenCV cornerHarris(3, 3, 0.04) conventions, 3x3 dilation, > 0.7 * max per sample and channel) as a
 constant; the official code ran OpenCV per channel on the CPU. Position attention (POA, inside CEA) is
@@ -32,7 +38,8 @@ from torch import Tensor, nn
 
 from distilfuse.models.base import FusionModel
 from distilfuse.models.blocks.attention import ChannelSelfAttention, CornerAttention, PositionAttention
-from distilfuse.models.blocks.densefuse import ReflectConvLayer, SpatialSoftmaxFusion
+from distilfuse.models.blocks.corner import corner_mask
+from distilfuse.models.blocks.densefuse import ActivityRatioFusion, ReflectConvLayer, SpatialSoftmaxFusion
 from distilfuse.models.blocks.rcan import (
     PixelShuffleUpsampler,
     ResidualChannelAttentionBlock,
@@ -48,11 +55,13 @@ class DualFrequencyAttention(nn.Module):
     """DFA block: x <- 2 RCAB(x); gamma * conv3(k) * softmax_W(conv1(x) * k), k = conv2(x); no residual.
 
     gamma starts at 0 (the block outputs zeros at initialisation). The softmax runs over the last
-    (width) dimension, as in the official code.
+    (width) dimension, as in the official code. ``paper=True``: eqs. 6-7, D3 = conv3(D) from the RCAB
+    output D itself, not from D2 = k.
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, paper: bool = False) -> None:
         super().__init__()
+        self.paper = paper
         self.body = nn.Sequential(ResidualChannelAttentionBlock(channels), ResidualChannelAttentionBlock(channels))
         self.conv1 = default_conv(channels, channels, bias=False)
         self.conv2 = default_conv(channels, channels, bias=False)
@@ -63,15 +72,15 @@ class DualFrequencyAttention(nn.Module):
         x = self.body(x)
         key = self.conv2(x)
         attention = torch.softmax(self.conv1(x) * key, dim=-1)
-        return self.gamma * (self.conv3(key) * attention)
+        return self.gamma * (self.conv3(x if self.paper else key) * attention)
 
 
 class DualFrequencyAttentionGroup(nn.Module):
     """DFAG: x + conv3(DFA^6(x))."""
 
-    def __init__(self, channels: int, n_blocks: int = 6) -> None:
+    def __init__(self, channels: int, n_blocks: int = 6, paper: bool = False) -> None:
         super().__init__()
-        blocks: list[nn.Module] = [DualFrequencyAttention(channels) for _ in range(n_blocks)]
+        blocks: list[nn.Module] = [DualFrequencyAttention(channels, paper) for _ in range(n_blocks)]
         self.body = nn.Sequential(*blocks, default_conv(channels, channels))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -109,22 +118,57 @@ class CornerEmbeddingAttention(nn.Module):
         return self.conv8(position + channel + corner)
 
 
-class StudentFusion(nn.Module):
-    """Official ``Student_fu``: two-branch LR encoder, spatial-softmax fusion, decoder to 16 channels."""
+class PaperCornerEmbeddingAttention(nn.Module):
+    """CEA as the paper writes it (eqs. 8-13): F_b = conv1x1(x), then conv1x1(F_COA + F_POA + F_CHA) with
 
-    def __init__(self, channels: int = N_FEATS) -> None:
+    F_COA = beta * conv1x1(F_b) * M + F_b (eq. 9; M the Harris mask > 0.7 max per channel, no dilation,
+    eq. 8; beta from 0), F_POA = F_b Omega + F_b (eqs. 10-11, Omega = softmax of F_b^T F_b over the
+    positions summed), F_CHA = Psi F_b + F_b (eqs. 12-13, Psi = softmax of F_b F_b^T over the channels
+    summed). No query/key/value projections, BatchNorm or dropout. Eqs. 10 and 12 print a denominator
+    summed over both indices; the text's "pixel-level softmax" normalises over the summed index only,
+    which is what is done (a softmax over all N^2 entries would shrink the attention as 1/N).
+    """
+
+    def __init__(self, channels: int, threshold: float = 0.7) -> None:
+        super().__init__()
+        self.conv_b = nn.Conv2d(channels, channels, 1)
+        self.coa_conv = nn.Conv2d(channels, channels, 1)
+        self.beta = nn.Parameter(torch.zeros(1))
+        self.out = nn.Conv2d(channels, channels, 1)
+        self.threshold = threshold
+
+    def forward(self, x: Tensor) -> Tensor:
+        fb = self.conv_b(x)
+        b, c, h, w = fb.shape
+        flat = fb.flatten(2)  # (B, C, N)
+        corner = self.beta * self.coa_conv(fb) * corner_mask(fb, self.threshold, dilate=False) + fb
+        omega = torch.softmax(flat.transpose(1, 2) @ flat, dim=1)  # (B, N, N), columns sum to 1
+        position = (flat @ omega).view(b, c, h, w) + fb
+        psi = torch.softmax(flat @ flat.transpose(1, 2), dim=-1)  # (B, C, C), rows sum to 1
+        channel = (psi @ flat).view(b, c, h, w) + fb
+        return self.out(corner + position + channel)
+
+
+class StudentFusion(nn.Module):
+    """Official ``Student_fu``: two-branch LR encoder, spatial-softmax fusion, decoder to 16 channels.
+
+    ``paper=True``: the paper's text instead: DFA with D3 from D (eqs. 6-7), two cascaded residual groups
+    before a paper-form CEA in the visible branch (section III-B), l1-norm activity fusion (eqs. 14-16).
+    """
+
+    def __init__(self, channels: int = N_FEATS, paper: bool = False) -> None:
         super().__init__()
         self.conv1 = ReflectConvLayer(1, 16)
         self.conv2 = ReflectConvLayer(16, channels)
         self.body_i = nn.Sequential(
             ResidualGroup(channels, 9),
-            DualFrequencyAttentionGroup(channels),
+            DualFrequencyAttentionGroup(channels, paper=paper),
             default_conv(channels, channels),
         )
         self.conv = default_conv(channels, channels)  # in the official state dict, never called
-        self.body_v = nn.Sequential(
-            ResidualGroup(channels, 9), CornerEmbeddingAttention(channels), default_conv(channels, channels)
-        )
+        groups = [ResidualGroup(channels, 9) for _ in range(2 if paper else 1)]
+        cea = PaperCornerEmbeddingAttention(channels) if paper else CornerEmbeddingAttention(channels)
+        self.body_v = nn.Sequential(*groups, cea, default_conv(channels, channels))
         self.conv5 = ReflectConvLayer(channels, channels)
         self.conv6 = ReflectConvLayer(channels, channels)
         self.conv7 = ReflectConvLayer(channels, 32)
@@ -132,7 +176,7 @@ class StudentFusion(nn.Module):
         # Parameter-free named stages, so forward hooks can reach these tensors.
         self.ir_encoding = nn.Identity()
         self.vis_encoding = nn.Identity()
-        self.fuse = SpatialSoftmaxFusion()
+        self.fuse = ActivityRatioFusion() if paper else SpatialSoftmaxFusion()
 
     def forward(self, ir: Tensor, vis: Tensor) -> Tensor:
         x_i, x_v = self.conv2(self.conv1(ir)), self.conv2(self.conv1(vis))
@@ -174,10 +218,14 @@ class HKDStudent(FusionModel):
     }
     unused_parameters = ("fusion.conv.",)
 
-    def __init__(self, scale: int = 2) -> None:
+    FORMS = ("official", "paper")
+
+    def __init__(self, scale: int = 2, form: str = "official") -> None:
         super().__init__()
-        self.scale = scale
-        self.fusion = StudentFusion()
+        if form not in self.FORMS:
+            raise ValueError(f"hkd-student: form must be one of {self.FORMS}, got {form!r}")
+        self.scale, self.form = scale, form
+        self.fusion = StudentFusion(paper=form == "paper")
         self.sr = StudentSR(scale)
 
     def fuse_raw(self, ir: Tensor, vis: Tensor) -> Tensor:
@@ -204,7 +252,13 @@ class HKDStudent(FusionModel):
 
 
 # Totals = Student_fu 3,472,544 + Student_sr (x2 7,831,537; x3 8,016,177; x4 7,979,249), spec section 4.1.
-for _scale, _count in ((2, 11_304_081), (3, 11_488_721), (4, 11_451_793)):
+# The paper form's Student_fu: 3,472,544 - CEA 247,954 + paper CEA 12,481 + a second ResidualGroup 706,852
+# = 3,943,923.
+for _scale, _count, _paper_count in (
+    (2, 11_304_081, 11_775_460),
+    (3, 11_488_721, 11_960_100),
+    (4, 11_451_793, 11_923_172),
+):
     register_model(
         f"hkd-student-x{_scale}",
         role="student",
@@ -216,4 +270,16 @@ for _scale, _count in ((2, 11_304_081), (3, 11_488_721), (4, 11_451_793)):
             f"{_count:,} params incl. 36,928 of the unused official fusion.conv"
         ),
         scale=_scale,
+    )(HKDStudent)
+    register_model(
+        f"hkd-student-x{_scale}-paper",
+        role="student",
+        paper="HKDnet (Xiao et al., IEEE TIM 2022)",
+        param_count=_paper_count,
+        summary=(
+            f"HKDnet student x{_scale} as the paper writes it: DFA eqs. 6-7, 2 RGs + CEA eqs. 8-13 in the VIS "
+            f"branch, l1-norm activity fusion (eqs. 14-16); not the official checkpoint layout; {_paper_count:,} params"
+        ),
+        scale=_scale,
+        form="paper",
     )(HKDStudent)
