@@ -140,7 +140,7 @@ def test_batch_refresh_matches_the_released_code(cfg, vgg, direction):
     indices = torch.tensor([5, 0, 3])
     first = torch.tanh(0.6 * torch.max(ir, vis) + 0.1)  # an epoch-0 output: stored, teaches nothing
     memory.update(indices, first, ir, vis, fill=True)
-    assert float(memory.loss(indices, first.clone().requires_grad_())) == 0.0
+    assert float(memory.loss(indices, first.clone().requires_grad_()).detach()) == 0.0
     blurred = F.avg_pool2d(first, 5, stride=1, padding=2, count_include_pad=False)  # worse SSIM and GMSD
     second = (blurred if direction == "worse" else 0.5 * (ir + vis)).requires_grad_()
     labels = first.half().float()  # the memory stores float16
