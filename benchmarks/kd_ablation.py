@@ -108,49 +108,19 @@ def main(argv: list[str] | None = None) -> int:
         pairs, problems = pair_by_stem(folder / "ir", folder / "vi")
         if problems:
             raise SystemExit("; ".join(problems))
+        runs = {arm: str(arm_weights(out / arm)) for arm in ARMS}
+        runs.update(b.partition("=")[::2] for b in args.baseline)
         dirs, labels = [], []
-        for arm in ARMS:
-            fused = out / "fused" / label / arm
+        for name, weights in runs.items():
+            fused = out / "fused" / label / name
             if not fused.is_dir():
-                distilfuse(
-                    "fuse",
-                    "--model",
-                    student,
-                    "--weights",
-                    str(arm_weights(out / arm)),
-                    "--ir",
-                    str(folder / "ir"),
-                    "--vis",
-                    str(folder / "vi"),
-                    "--out",
-                    str(fused),
-                    *stretch,
-                )
+                distilfuse("fuse", "--model", student, "--weights", weights, "--ir", str(folder / "ir"),
+                           "--vis", str(folder / "vi"), "--out", str(fused), *stretch)  # fmt: skip
             dirs.append(fused)
-            labels.append(arm)
+            labels.append(name)
         for anchor in args.anchor:
             name, _, sub = anchor.partition("=")
             dirs.append(peers / TEST_SETS[label] / sub)
-            labels.append(name)
-        for baseline in args.baseline:
-            name, _, weights = baseline.partition("=")
-            fused = out / "fused" / label / name
-            if not fused.is_dir():
-                distilfuse(
-                    "fuse",
-                    "--model",
-                    student,
-                    "--weights",
-                    weights,
-                    "--ir",
-                    str(folder / "ir"),
-                    "--vis",
-                    str(folder / "vi"),
-                    "--out",
-                    str(fused),
-                    *stretch,
-                )
-            dirs.append(fused)
             labels.append(name)
         result = evaluate_folders(dirs, pairs, HEADLINE, labels=labels, profile="cdd", stretch=args.stretch)
         won = wins(result.means, "KD", "no-KD")

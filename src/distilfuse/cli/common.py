@@ -7,7 +7,6 @@ from pathlib import Path
 
 from distilfuse.cli.main import UserError
 
-
 # The model `fuse` and `demo` use unless told otherwise: the best shipped student (docs/results.md).
 DEFAULT_MODEL = "rt-s"
 
