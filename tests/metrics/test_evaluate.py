@@ -75,3 +75,7 @@ def test_upscaled_sources_score_super_resolved_fusions(tmp_path: Path) -> None:
     odd = evaluate_folders([tmp_path / "odd"], pairs, ["MSE"], upscale_sources=True, report=messages.append)
     assert plain.counts == {"x2": 0} and odd.counts == {"odd": 0}
     assert "image sizes differ" in messages[0] and "not one integer scale apart" in messages[1]
+    # every file is named with its role and size: the three files share one name here
+    assert f"fused {tmp_path / 'x2' / 'p.png'} 20x26" in messages[0]
+    assert f"infrared {tmp_path / 'ir' / 'p.png'} 10x13" in messages[0]
+    assert f"visible {tmp_path / 'vis' / 'p.png'} 10x13" in messages[0]

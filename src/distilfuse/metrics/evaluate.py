@@ -110,10 +110,10 @@ def evaluate_folder(
             report(f"{exc}; skipped")
             problems += 1
             continue
-        sizes = {p: img.shape[:2] for p, img in ((fused_path, fused), (ir_path, ir), (vis_path, vis))}
+        roles = (("fused", fused_path, fused), ("infrared", ir_path, ir), ("visible", vis_path, vis))
         factor = upscale_factor(fused.shape, ir.shape) if upscale_sources and ir.shape[:2] == vis.shape[:2] else 1
-        if factor is None or (factor == 1 and len(set(sizes.values())) > 1):
-            listed = ", ".join(f"{p.name} {h}x{w}" for p, (h, w) in sizes.items())
+        if factor is None or (factor == 1 and len({img.shape[:2] for _, _, img in roles}) > 1):
+            listed = ", ".join(f"{role} {p} {img.shape[0]}x{img.shape[1]}" for role, p, img in roles)
             scaled = "are not one integer scale apart" if upscale_sources else "differ"
             report(f"{fused_path}: image sizes {scaled} ({listed}, as HxW); skipped")
             problems += 1
