@@ -22,11 +22,10 @@ import torch
 
 from distilfuse.bench.measure import machine_info
 from distilfuse.io import pair_by_stem
-from distilfuse.metrics import METRICS
-from distilfuse.metrics.evaluate import evaluate_folders, method_table
+from distilfuse.metrics.evaluate import HEADLINE_METRICS as HEADLINE
+from distilfuse.metrics.evaluate import evaluate_folders, method_table, metrics_won
 from distilfuse.train.config import load_config, path_variables
 
-HEADLINE = ["EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM"]
 TEST_SETS = {"TNO42": "TNO", "MSRS23": "MSRS_test23"}
 ARMS = {"KD": [], "no-KD": ["--no-distill"]}
 
@@ -47,13 +46,6 @@ def arm_weights(out: Path) -> Path:
     """The best checkpoint by the recipe's validation on held-out training pairs, else the last one."""
     best = out / "best.safetensors"
     return best if best.is_file() else out / "last.safetensors"
-
-
-def wins(means: dict[str, dict[str, float]], a: str, b: str) -> list[str]:
-    """Metrics on which method `a` is strictly better than `b`."""
-    return [
-        n for n in HEADLINE if (means[a][n] > means[b][n] if METRICS[n].higher_is_better else means[a][n] < means[b][n])
-    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             dirs.append(peers / TEST_SETS[label] / sub)
             labels.append(name)
         result = evaluate_folders(dirs, pairs, HEADLINE, labels=labels, profile="cdd", stretch=args.stretch)
-        won = wins(result.means, "KD", "no-KD")
+        won = metrics_won(result.means, "KD", "no-KD", HEADLINE)
         lines += [
             f"### {label} ({len(pairs)} pairs): KD beats no-KD on {len(won)}/8 ({', '.join(won) or 'none'})",
             "",

@@ -23,11 +23,10 @@ import torch
 
 from distilfuse.bench.measure import machine_info
 from distilfuse.io import pair_by_stem
-from distilfuse.metrics import METRICS
-from distilfuse.metrics.evaluate import evaluate_folders, method_table
+from distilfuse.metrics.evaluate import HEADLINE_METRICS as HEADLINE
+from distilfuse.metrics.evaluate import evaluate_folders, method_table, metrics_won
 from distilfuse.train.config import path_variables
 
-HEADLINE = ["EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM"]
 # label -> (data folder, peers folder, split file or None)
 TEST_SETS = {
     "TNO42": ("TNO", "TNO", None),
@@ -55,12 +54,6 @@ def split_inputs(data: Path, folder: str, split: str | None, out: Path) -> tuple
                 if not link.exists():
                     link.symlink_to(src.resolve())
     return ir_dir, vi_dir
-
-
-def wins(means: dict[str, dict[str, float]], a: str, b: str) -> list[str]:
-    return [
-        n for n in HEADLINE if (means[a][n] > means[b][n] if METRICS[n].higher_is_better else means[a][n] < means[b][n])
-    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         lines += [f"### {set_label} ({len(pairs)} pairs)", "", method_table(result.means, result.counts, HEADLINE)]
         for label in names:
             counts = [
-                f"{len(wins(result.means, label, a))}/8 vs {a}" for a in anchors + [n for n in names if n != label]
+                f"{len(metrics_won(result.means, label, a, HEADLINE))}/8 vs {a}"
+                for a in anchors + [n for n in names if n != label]
             ]
             lines.append(f"- {label} wins " + ", ".join(counts))
         lines.append("")

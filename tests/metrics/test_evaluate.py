@@ -79,3 +79,11 @@ def test_upscaled_sources_score_super_resolved_fusions(tmp_path: Path) -> None:
     assert f"fused {tmp_path / 'x2' / 'p.png'} 20x26" in messages[0]
     assert f"infrared {tmp_path / 'ir' / 'p.png'} 10x13" in messages[0]
     assert f"visible {tmp_path / 'vis' / 'p.png'} 10x13" in messages[0]
+
+
+def test_metrics_won_counts_strict_wins_in_each_metrics_direction() -> None:
+    from distilfuse.metrics.evaluate import metrics_won
+
+    means = {"a": {"SSIM": 0.9, "MSE": 10.0, "EN": 7.0}, "b": {"SSIM": 0.8, "MSE": 5.0, "EN": 7.0}}
+    assert metrics_won(means, "a", "b", ["SSIM", "MSE", "EN"]) == ["SSIM"]  # MSE: lower wins; a tie is no win
+    assert metrics_won(means, "b", "a", ["SSIM", "MSE", "EN"]) == ["MSE"]

@@ -198,6 +198,17 @@ def is_best(value: float, best: float | None) -> bool:
     return best is not None and format_value(value) == format_value(best)
 
 
+# The eight metrics the papers we implement and compare with all report (EN SD SF MI SCD VIF Qabf SSIM).
+HEADLINE_METRICS = ["EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM"]
+
+
+def metrics_won(means: dict[str, dict[str, float]], a: str, b: str, names: Sequence[str]) -> list[str]:
+    """The metrics of `names` on which method `a`'s mean is strictly better than `b`'s, in each one's direction."""
+    return [
+        n for n in names if (means[a][n] > means[b][n] if METRICS[n].higher_is_better else means[a][n] < means[b][n])
+    ]
+
+
 def method_table(means: dict[str, dict[str, float]], counts: dict[str, int], names: list[str]) -> str:
     """Markdown: methods as rows (with their image count), metrics as columns, the best per column in bold."""
     header = "| Method | Images | " + " | ".join(f"{n} {METRICS[n].arrow}" for n in names) + " |"

@@ -386,8 +386,7 @@ def fill_perceptual_weights(cfg: dict) -> None:
         key = PERCEPTUAL_KEYS.get(spec.get("type"))
         if key and not spec.get(key):
             spec[key] = path
-    refresh = cfg["strategy"].get("refresh")
-    if cfg["strategy"].get("name") == "dynamic_refresh":
-        refresh = cfg["strategy"].setdefault("refresh", {}) if refresh is None else refresh
-        if not refresh.get("perceptual_weights"):
-            refresh["perceptual_weights"] = path
+    strategy = cfg["strategy"]
+    if strategy.get("name") == "dynamic_refresh":
+        refresh = strategy["refresh"] = strategy.get("refresh") or {}
+        refresh["perceptual_weights"] = refresh.get("perceptual_weights") or path
