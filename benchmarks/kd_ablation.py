@@ -3,10 +3,14 @@
 
     python benchmarks/kd_ablation.py configs/mmdr.yaml --stretch
     python benchmarks/kd_ablation.py configs/mlkd_ship.yaml train.epochs=2 --out runs/ablation/mlkd_ship
+    python benchmarks/kd_ablation.py configs/rt_s.yaml --kd-label mmdr-teacher --arm ship=configs/rt_s_ship.yaml \
+        --arm multi=configs/rt_multi.yaml --sets TNO42 RoadScene50 MSRS23
 
-Runs go to --out (default runs/ablation/<recipe>); an interrupted arm resumes, a finished one is reused.
-Writes <out>/ablation.md: one table per test set (the 8 headline metrics, cdd profile) with the KD and
-no-KD arms and any --anchor folders, and how many metrics KD wins. Test sets are for this final table only.
+Each --arm LABEL=RECIPE adds an arm trained from another recipe with the same overrides (for teachers or
+distillers compared at one budget: the recipes must differ only in that). Runs go to --out (default
+runs/ablation/<recipe>); an interrupted arm resumes, a finished one is reused. Writes <out>/ablation.md: one
+table per test set (the 8 headline metrics, cdd profile) with every arm and any --anchor/--baseline, and how
+many metrics each distilled arm wins against no-KD. Test sets are for this final table only.
 """
 
 from __future__ import annotations
@@ -21,13 +25,13 @@ from pathlib import Path
 import torch
 
 from distilfuse.bench.measure import machine_info
+from distilfuse.data.test_sets import TEST_SETS, test_set_folders
 from distilfuse.io import pair_by_stem
 from distilfuse.metrics.evaluate import HEADLINE_METRICS as HEADLINE
 from distilfuse.metrics.evaluate import evaluate_folders, method_table, metrics_won
 from distilfuse.train.config import load_config, path_variables
 
-TEST_SETS = {"TNO42": "TNO", "MSRS23": "MSRS_test23"}
-ARMS = {"KD": [], "no-KD": ["--no-distill"]}
+NO_KD = "no-KD"
 
 
 def distilfuse(*args: str) -> None:
@@ -69,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="LABEL=WEIGHTS",
         help="other weights of the same student to list beside the arms, e.g. shipped=old.safetensors",
     )
-    p.add_argument("--sets", nargs="+", default=list(TEST_SETS), choices=list(TEST_SETS))
+    p.add_argument("--kd-label", default="KD", help="row label of the recipe's own (distilled) arm")
+    p.add_argument("--arm", action="append", default=[], metavar="LABEL=RECIPE", help="another distilled arm")
+    p.add_argument("--sets", nargs="+", default=["TNO42", "MSRS23"], choices=list(TEST_SETS))
     args = p.parse_args(argv)
     data = Path(path_variables()["DATA"])
     peers = data.parent / "peers"
@@ -78,16 +84,23 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%d %H:%M")
     load = os.getloadavg()[0]
 
+    # label -> (recipe, flags)
+    arms = {args.kd_label: (args.config, []), NO_KD: (args.config, ["--no-distill"])}
+    for arm in args.arm:
+        label, _, recipe = arm.partition("=")
+        if not label or not recipe or label in arms:
+            raise SystemExit(f"--arm {arm!r}: expected a new LABEL=RECIPE")
+        arms[label] = (Path(recipe), [])
     seconds = {}
-    for arm, flags in ARMS.items():
-        seconds[arm] = train_arm(args.config, args.overrides, out / arm, flags)
+    for arm, (config, flags) in arms.items():
+        seconds[arm] = train_arm(config, args.overrides, out / arm, flags)
 
     stretch = ["--stretch"] if args.stretch else []
     lines = [
         f"## KD ablation: `{args.config}` ({student})",
         "",
-        f"Command: `python benchmarks/kd_ablation.py {args.config} {' '.join(args.overrides)}"
-        f"{' --stretch' if args.stretch else ''}`; started {started}, load average {load:.2f}.",
+        f"Command: `python benchmarks/kd_ablation.py {' '.join(argv if argv is not None else sys.argv[1:])}`; "
+        f"started {started}, load average {load:.2f}.",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in machine_info(torch.device("cpu")).items()) + ".",
         "Training wall time (this invocation): "
         + ", ".join(f"{a} {s / 60:.1f} min" for a, s in seconds.items())
@@ -96,31 +109,31 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     for label in args.sets:
-        folder = data / TEST_SETS[label]
-        pairs, problems = pair_by_stem(folder / "ir", folder / "vi")
+        ir_dir, vi_dir = test_set_folders(data, label, out)
+        pairs, problems = pair_by_stem(ir_dir, vi_dir)
         if problems:
             raise SystemExit("; ".join(problems))
-        runs = {arm: str(arm_weights(out / arm)) for arm in ARMS}
+        runs = {arm: str(arm_weights(out / arm)) for arm in arms}
         runs.update(b.partition("=")[::2] for b in args.baseline)
         dirs, labels = [], []
         for name, weights in runs.items():
             fused = out / "fused" / label / name
             if not fused.is_dir():
-                distilfuse("fuse", "--model", student, "--weights", weights, "--ir", str(folder / "ir"),
-                           "--vis", str(folder / "vi"), "--out", str(fused), *stretch)  # fmt: skip
+                distilfuse("fuse", "--model", student, "--weights", weights, "--ir", str(ir_dir),
+                           "--vis", str(vi_dir), "--out", str(fused), *stretch)  # fmt: skip
             dirs.append(fused)
             labels.append(name)
         for anchor in args.anchor:
             name, _, sub = anchor.partition("=")
-            dirs.append(peers / TEST_SETS[label] / sub)
+            dirs.append(peers / TEST_SETS[label].peers / sub)
             labels.append(name)
         result = evaluate_folders(dirs, pairs, HEADLINE, labels=labels, profile="cdd", stretch=args.stretch)
-        won = metrics_won(result.means, "KD", "no-KD", HEADLINE)
-        lines += [
-            f"### {label} ({len(pairs)} pairs): KD beats no-KD on {len(won)}/8 ({', '.join(won) or 'none'})",
-            "",
-            method_table(result.means, result.counts, HEADLINE),
-        ]
+        lines += [f"### {label} ({len(pairs)} pairs)", "", method_table(result.means, result.counts, HEADLINE), ""]
+        for arm in arms:
+            if arm != NO_KD:
+                won = metrics_won(result.means, arm, NO_KD, HEADLINE)
+                lines.append(f"- {arm} beats {NO_KD} on {len(won)}/8 ({', '.join(won) or 'none'})")
+        lines.append("")
     text = "\n".join(lines)
     (out / "ablation.md").write_text(text)
     print(text)

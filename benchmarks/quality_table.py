@@ -22,38 +22,11 @@ from pathlib import Path
 import torch
 
 from distilfuse.bench.measure import machine_info
+from distilfuse.data.test_sets import TEST_SETS, test_set_folders
 from distilfuse.io import pair_by_stem
 from distilfuse.metrics.evaluate import HEADLINE_METRICS as HEADLINE
 from distilfuse.metrics.evaluate import evaluate_folders, method_table, metrics_won
 from distilfuse.train.config import path_variables
-
-# label -> (data folder, peers folder, split file or None)
-TEST_SETS = {
-    "TNO42": ("TNO", "TNO", None),
-    "RoadScene50": ("RoadScene", "RoadScene50", "test50.txt"),
-    "MSRS23": ("MSRS_test23", "MSRS_test23", None),
-}
-
-
-def split_inputs(data: Path, folder: str, split: str | None, out: Path) -> tuple[Path, Path]:
-    """The set's ir/ and vi/ folders; for a split file, folders of links to the listed pairs only."""
-    root = data / folder
-    if split is None:
-        return root / "ir", root / "vi"
-    stems = {line.strip() for line in (root / split).read_text().splitlines() if line.strip()}
-    pairs, problems = pair_by_stem(root / "ir", root / "vi")
-    if problems:
-        raise SystemExit("; ".join(problems))
-    ir_dir, vi_dir = out / "inputs" / folder / "ir", out / "inputs" / folder / "vi"
-    for d in (ir_dir, vi_dir):
-        d.mkdir(parents=True, exist_ok=True)
-    for stem, ir, vi in pairs:
-        if stem in stems:
-            for src, d in ((ir, ir_dir), (vi, vi_dir)):
-                link = d / src.name
-                if not link.exists():
-                    link.symlink_to(src.resolve())
-    return ir_dir, vi_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     for set_label in args.sets:
-        folder, peer_folder, split = TEST_SETS[set_label]
-        ir_dir, vi_dir = split_inputs(data, folder, split, args.out)
+        peer_folder = TEST_SETS[set_label].peers
+        ir_dir, vi_dir = test_set_folders(data, set_label, args.out)
         pairs, problems = pair_by_stem(ir_dir, vi_dir)
         if problems:
             raise SystemExit("; ".join(problems))

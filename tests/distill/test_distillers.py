@@ -19,6 +19,7 @@ SPECS = {
     "sca": ({"pairs": [["f2", "g2"], ["f1", "g3"]], "alpha": [0.8, 0.2]}, {"sca:f2/g2", "sca:f1/g3"}, 1),
     "mlkd": ({"pairs": [["f2", "g2"]]}, {"mlkd:att:f2/g2", "mlkd:sim:f2/g2", "mlkd:out"}, 0),
     "hkd": ({"pairs": [["f1", "g1"]], "fusion_pair": ["f2", "g2"]}, {"hkd:label", "hkd:f1/g1"}, 2),
+    "select": ({"include_student": False}, {"select:out"}, 0),
 }
 # Self-distillation specs (teacher = a copy of the student): every term must vanish.
 SELF_SPECS = {
@@ -29,6 +30,7 @@ SELF_SPECS = {
     "sca": {"pairs": [["f1", "f1"], ["f2", "f2"]], "alpha": 0.5},
     "mlkd": {"pairs": [["f1", "f1"], ["f2", "f2"]]},
     "hkd": {"pairs": [["f1", "f1"], ["f2", "f2"]], "fusion_pair": ["f2", "f2"]},
+    "select": {},
 }
 
 

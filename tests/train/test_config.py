@@ -187,3 +187,20 @@ def test_values_are_checked_with_one_line_naming_the_key(tmp_path: Path, overrid
 def test_numbers_written_as_yaml_strings_are_accepted(tmp_path: Path) -> None:
     cfg = load_config(_recipe(tmp_path, optimizer={"lr": "1e-4"}, scheduler={"type": "cosine", "min_lr": "1e-6"}))
     assert cfg["optimizer"]["lr"] == 1e-4 and cfg["scheduler"]["min_lr"] == 1e-6
+
+
+@pytest.mark.parametrize(
+    ("teacher", "message"),
+    [
+        ({"name": "ship", "members": [{"name": "ship"}, {"name": "mmdr-teacher"}]}, "a name, or members"),
+        ({"weights": "x.pth"}, "a name, or members"),
+        ({"members": [{"name": "ship"}]}, "at least two"),
+        ({"members": [{"name": "ship"}, {"weights": "x.pth"}]}, "each with a name"),
+        ({"members": [{"name": "ship"}, {"name": "ship"}]}, "each model once"),
+    ],
+)
+def test_a_teacher_is_one_model_or_an_ensemble(tmp_path: Path, teacher: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(_recipe(tmp_path, teacher=teacher))
+    members = [{"name": "ship"}, {"name": "mmdr-teacher", "weights": None}]
+    assert load_config(_recipe(tmp_path, teacher={"members": members}))["teacher"]["members"] == members

@@ -385,3 +385,30 @@ def test_adversarial_epoch_accounting(epoch: str, tmp_path: Path, synthetic_root
     assert len(generator_batches) == trainer.steps_per_epoch
     if epoch == "generator":  # the generator's batches traverse the patches once
         assert sorted(i for b in generator_batches for i, _ in b) == sorted(trainer.sampler.shard.tolist())
+
+
+def test_an_ensemble_teacher_caches_each_member_and_trains_the_select_distiller(
+    tmp_path: Path, synthetic_root: Path
+) -> None:
+    members = [{"name": "mmdr-teacher", "weights": None}, {"name": "mmdr-mini", "weights": None}]
+    cfg = tiny_config(
+        tmp_path,
+        synthetic_root,
+        teacher={"members": members},
+        distillers=[{"type": "select"}],
+        data={"flips": False},
+        train={"epochs": 1},
+    )
+    trainer = Trainer(cfg, tmp_path / "a")
+    entries = sorted((tmp_path / "cache").iterdir())
+    assert len(entries) == 2, "one cache per member"
+    ir, vis = trainer.pool.crop(2)
+    with torch.no_grad():
+        live = trainer.teacher(torch.from_numpy(ir)[None, None], torch.from_numpy(vis)[None, None], raw=True)
+    cached = trainer.caches[1].get(2)[OUTPUT_KEY].astype(np.float32)
+    assert cached.shape == (2, 24, 24)
+    np.testing.assert_allclose(cached, live[0].numpy(), atol=2e-3)
+    assert trainer.fit()["global_step"] > 0
+    assert "select:out" in json.loads((tmp_path / "a" / "log.json").read_text())["epochs"][0]
+    Trainer(cfg, tmp_path / "b")
+    assert sorted((tmp_path / "cache").iterdir()) == entries, "both member caches reused"

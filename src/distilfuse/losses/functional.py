@@ -97,7 +97,7 @@ def gaussian_window(size: int, sigma: float, like: Tensor) -> Tensor:
     return torch.as_tensor(structural.gaussian_window(size, sigma), dtype=like.dtype, device=like.device)
 
 
-def ssim(
+def ssim_map(
     x: Tensor,
     y: Tensor,
     window_size: int = 11,
@@ -105,10 +105,10 @@ def ssim(
     data_range: float = 1.0,
     padding: Literal["valid", "reflect"] = "valid",
 ) -> Tensor:
-    """Per-sample SSIM (Wang et al., 2004), Gaussian window, K1=0.01, K2=0.03 -> (B,).
+    """Local SSIM (Wang et al., 2004), Gaussian window, K1=0.01, K2=0.03 -> (B,C,H',W').
 
-    ``padding='valid'`` evaluates only windows inside the image, as the reference code does; 'reflect'
-    pads by half a window so the map covers every pixel (for inputs smaller than the window).
+    ``padding='valid'`` evaluates only windows inside the image, as the reference code does (H' = H -
+    window_size + 1); 'reflect' pads by half a window so the map covers every pixel (H' = H).
     """
     check_same_shape(x, y, "ssim inputs")
     if window_size % 2 == 0:
@@ -124,8 +124,19 @@ def ssim(
     window = structural.gaussian_window(window_size, sigma)
     # One filtering pass over the five moment images (x, y, x^2, y^2, xy).
     moments = structural.filter_valid(torch.stack([x, y, x * x, y * y, x * y]), window)
-    ssim_map, _ = structural.ssim_maps(*moments, *structural.ssim_constants(data_range))
-    return per_sample_mean(ssim_map)
+    return structural.ssim_maps(*moments, *structural.ssim_constants(data_range))[0]
+
+
+def ssim(
+    x: Tensor,
+    y: Tensor,
+    window_size: int = 11,
+    sigma: float = 1.5,
+    data_range: float = 1.0,
+    padding: Literal["valid", "reflect"] = "valid",
+) -> Tensor:
+    """Per-sample mean of ``ssim_map`` -> (B,)."""
+    return per_sample_mean(ssim_map(x, y, window_size, sigma, data_range, padding))
 
 
 def gmsd(x: Tensor, y: Tensor, c: float = GMSD_C, downsample: bool = True, eps: float = 1e-12) -> Tensor:

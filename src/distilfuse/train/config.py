@@ -63,7 +63,7 @@ FREE = "free-form"
 SCHEMA: dict[str, Any] = {
     **{key: None for key in DEFAULTS},
     "student": {"name": None, "weights": None, "init_from_teacher": FREE},
-    "teacher": {"name": None, "weights": None},
+    "teacher": {"name": None, "weights": None, "members": [{"name": None, "weights": None}]},
     "losses": FREE,
     "distillers": FREE,
     "optimizer": {"type": None, "lr": None, "betas": None, "weight_decay": None, "eps": None},
@@ -297,8 +297,16 @@ def validate(cfg: dict) -> None:
     if not cfg["student"].get("name"):
         raise ConfigError("student.name is required")
     teacher = cfg.get("teacher")
-    if teacher is not None and not teacher.get("name"):
-        raise ConfigError("teacher.name is required when a teacher section is given")
+    if teacher is not None:
+        members = teacher.get("members")
+        if bool(teacher.get("name")) == bool(members):
+            raise ConfigError("the teacher section needs a name, or members (a list of {name, weights}), not both")
+        if members is not None and (
+            not isinstance(members, list) or len(members) < 2 or not all(m.get("name") for m in members)
+        ):
+            raise ConfigError("teacher.members must list at least two {name, weights} entries, each with a name")
+        if members and len({m["name"] for m in members}) != len(members):
+            raise ConfigError("teacher.members must name each model once")
     if cfg["distillers"] and teacher is None:
         raise ConfigError("distillers need a teacher section")
     for key in ("losses", "distillers"):

@@ -36,7 +36,8 @@ from distilfuse.train.distributed import DistContext, unwrap
 from distilfuse.train.logs import RunLog, epoch_line, peak_memory_mb
 from distilfuse.train.optim import build_optimizer, build_scheduler
 from distilfuse.train.strategies import STRATEGIES, Phase, Strategy
-from distilfuse.train.teacher_cache import OUTPUT_KEY, TeacherCache, build_teacher_caches, teacher_inputs
+from distilfuse.train.teacher_cache import OUTPUT_KEY, EnsembleCache, TeacherCache, build_teacher_caches, teacher_inputs
+from distilfuse.train.teachers import build_teacher, teacher_label
 from distilfuse.train.validation import Validator
 
 
@@ -99,7 +100,7 @@ class Trainer:
                 f"{len(self.pool)} patches give no full step of {per_step} batch(es) of "
                 f"{cfg['data']['batch']}: raise data.patches_per_image or lower data.batch"
             )
-        self.caches: dict[int, TeacherCache] = self._build_caches()
+        self.caches: dict[int, TeacherCache | EnsembleCache] = self._build_caches()
 
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.phase: Phase | None = None
@@ -133,8 +134,7 @@ class Trainer:
                     p.requires_grad_(False)  # defined by the official layout but never used: DDP would wait on them
         self.teacher: nn.Module | None = None
         if cfg["teacher"] is not None:
-            tcfg = cfg["teacher"]
-            self.teacher = freeze(create(tcfg["name"], weights=tcfg.get("weights", "default"))).to(self.device)
+            self.teacher = freeze(build_teacher(cfg["teacher"])).to(self.device)
             for student_path, teacher_path in (scfg.get("init_from_teacher") or {}).items():
                 self._inherit(student_path, teacher_path)
         elif scfg.get("init_from_teacher"):
@@ -198,7 +198,7 @@ class Trainer:
     def sampler(self) -> ShardedBatchSampler:
         return self.data.sampler
 
-    def _build_caches(self) -> dict[int, TeacherCache]:
+    def _build_caches(self) -> dict[int, TeacherCache | EnsembleCache]:
         """One cache per teacher input scale used by any phase, with the features its distillers tap."""
         ccfg = self.cfg["cache"]
         if self.teacher is None or not ccfg["enabled"]:
@@ -210,7 +210,7 @@ class Trainer:
         return build_teacher_caches(
             needed,
             ccfg["dir"],
-            self.cfg["teacher"]["name"],
+            teacher_label(self.cfg["teacher"]),
             self.teacher,
             self.pool,
             self.dist,

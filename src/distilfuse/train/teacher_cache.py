@@ -5,7 +5,8 @@ tapped feature), shape (N, C, H, W), stored as float16 (or float32) and read bac
 It is keyed by a hash of the teacher (name and a hash of its loaded weights), the tapped names,
 the input mode (high- or low-resolution and the scale), the storage dtype and the pool
 fingerprint (files, sizes, times, crops), so any change gives a new cache. The teacher runs on
-the unflipped patches; the dataset flips cached tensors together with the inputs.
+the unflipped patches; the dataset flips cached tensors together with the inputs. A TeacherEnsemble gets
+one cache per member (shared with recipes that use that member alone), read back as one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tqdm import tqdm
 
 from distilfuse.data.patches import PatchPool, downsample
 from distilfuse.models import FeatureTaps
+from distilfuse.models.teachers.ensemble import TeacherEnsemble
 from distilfuse.train.distributed import DistContext
 
 FORMAT_VERSION = 1
@@ -160,6 +162,32 @@ class TeacherCache:
             arr.flush()
 
 
+class EnsembleCache:
+    """The members' caches read as one: `out` stacks their outputs on channels (the ensemble's order), and
+    member features are named "<member>.<feature>", as the TeacherEnsemble's taps are."""
+
+    def __init__(self, members: Mapping[str, TeacherCache]) -> None:
+        self.members = dict(members)
+
+    def get(self, index: int) -> dict[str, np.ndarray]:
+        parts = {key: cache.get(index) for key, cache in self.members.items()}
+        tensors = {f"{key}.{n}": a for key, part in parts.items() for n, a in part.items() if n != OUTPUT_KEY}
+        return {OUTPUT_KEY: np.concatenate([part[OUTPUT_KEY] for part in parts.values()], axis=0), **tensors}
+
+
+def open_cache(
+    root: str | Path, teacher_name: str, teacher: nn.Module, features: list[str], pool: PatchPool, **options
+) -> TeacherCache | EnsembleCache:
+    """`TeacherCache.build_or_load`, per member for a TeacherEnsemble (its members keyed by model name)."""
+    if not isinstance(teacher, TeacherEnsemble):
+        return TeacherCache.build_or_load(root, teacher_name, teacher, features, pool, **options)
+    members = {}
+    for key, member in teacher.members.items():
+        own = [f.removeprefix(f"{key}.") for f in features if f.startswith(f"{key}.")]
+        members[key] = TeacherCache.build_or_load(root, key, member, own, pool, **options)
+    return EnsembleCache(members)
+
+
 def build_teacher_caches(
     needed: Mapping[int, set[str]],
     root: str | Path,
@@ -171,14 +199,14 @@ def build_teacher_caches(
     batch: int = 16,
     device: torch.device | str = "cpu",
     progress: bool = True,
-) -> dict[int, TeacherCache]:
+) -> dict[int, TeacherCache | EnsembleCache]:
     """One cache per teacher input scale, holding the features `needed` at that scale: rank 0 builds
     the missing ones while the other processes wait, then they open what it built."""
-    caches: dict[int, TeacherCache] = {}
+    caches: dict[int, TeacherCache | EnsembleCache] = {}
     for order in range(2):
         if (order == 0) == dist.is_main:
             for scale, features in needed.items():
-                caches[scale] = TeacherCache.build_or_load(
+                caches[scale] = open_cache(
                     root,
                     teacher_name,
                     teacher,
