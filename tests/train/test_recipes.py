@@ -16,17 +16,23 @@ RECIPES = sorted(CONFIGS.glob("*.yaml"))
 
 def _models(cfg: dict) -> list[str]:
     names = [cfg["student"]["name"]]
-    if cfg["teacher"]:
-        names.append(cfg["teacher"]["name"])
+    names += [t["name"] for t in _teachers(cfg)]
     if cfg["strategy"].get("discriminator"):
         names.append(cfg["strategy"]["discriminator"])
     return names
 
 
+def _teachers(cfg: dict) -> list[dict]:
+    """The teacher spec, or each member's of an ensemble."""
+    teacher = cfg["teacher"] or {}
+    return teacher.get("members") or ([teacher] if teacher else [])
+
+
 def _require_weights(cfg: dict) -> None:
-    weights = (cfg["teacher"] or {}).get("weights")
-    if weights and not Path(weights).is_file():
-        pytest.skip(f"teacher weights {weights} not available")
+    for teacher in _teachers(cfg):
+        weights = teacher.get("weights")
+        if weights and not Path(weights).is_file():
+            pytest.skip(f"teacher weights {weights} not available")
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=[p.stem for p in RECIPES])

@@ -66,6 +66,25 @@ class MaxIntensityLoss(TaskLoss):
         return F.l1_loss(fused, torch.maximum(ir, vis))
 
 
+def correlation(x: Tensor, y: Tensor, eps: float = 1e-8) -> Tensor:
+    """Pearson correlation of two (B,C,H,W) tensors per sample -> (B,)."""
+    x = x.flatten(1) - x.flatten(1).mean(dim=1, keepdim=True)
+    y = y.flatten(1) - y.flatten(1).mean(dim=1, keepdim=True)
+    return (x * y).sum(dim=1) / ((x.square().sum(dim=1) * y.square().sum(dim=1)).sqrt() + eps)
+
+
+@register_loss("scd")
+class SCDLoss(TaskLoss):
+    """2 - SCD, SCD = corr(F - I_vis, I_ir) + corr(F - I_ir, I_vis) (Aslantas & Bendes 2015), per sample and
+    averaged: what each source adds to the fusion beyond the other should look like that source. distilfuse's
+    own term (SCD is a metric of the cdd profile); it pulls away from the pixel max, which keeps only one source
+    per pixel."""
+
+    def forward(self, fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
+        self.check_inputs(fused, ir, vis)
+        return (2.0 - correlation(fused - vis, ir) - correlation(fused - ir, vis)).mean()
+
+
 @register_loss("max_gradient")
 class MaxGradientLoss(TaskLoss):
     """MLKD eqs. 18-19 (SeAFusion's texture loss): mean | |Sobel F| - max(|Sobel I_ir|, |Sobel I_vis|) |.
