@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -11,7 +12,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from distilfuse.io import is_gray, luma, rgb_to_ycbcr, to_unit, ycbcr_to_rgb
+from distilfuse.io import (
+    DEFAULT_MAX_PIXELS,
+    from_unit,
+    is_gray,
+    luma,
+    read_image,
+    rgb_to_ycbcr,
+    to_unit,
+    write_image,
+    ycbcr_to_rgb,
+)
 from distilfuse.ops.stretch import min_max_stretch
 
 Range = Literal["clip", "stretch"]
@@ -149,3 +160,48 @@ def fuse_images(
     else:
         ycbcr[..., 0] = fused_y  # in place: the input's luma is no longer needed
     return FusionResult(ycbcr_to_rgb(ycbcr), raw_np)
+
+
+class PairError(ValueError):
+    """One pair cannot be fused; the message names its files and the problem."""
+
+
+def fuse_file(
+    model: nn.Module,
+    ir_path: Path,
+    vis_path: Path,
+    out_path: Path,
+    *,
+    device: str | torch.device = "cpu",
+    tile: Tile = "auto",
+    output_range: Range = "clip",
+    ir_scaling: str = "dtype",
+    colour_from: ColourSource = "vis",
+    bits: int = 8,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    progress: bool = False,
+) -> None:
+    """Fuse one pair of files into ``out_path`` (what `distilfuse fuse` does per pair); every failure is an
+    ImageReadError, ImageWriteError or PairError naming the file."""
+    ir, vis = (read_image(p, max_pixels=max_pixels) for p in (ir_path, vis_path))
+    if ir.shape[:2] != vis.shape[:2]:
+        raise PairError(
+            f"{ir_path} ({ir.shape[1]}x{ir.shape[0]}) and {vis_path} ({vis.shape[1]}x{vis.shape[0]}): sizes differ"
+        )
+    colour_path, colour_image = (ir_path, ir) if colour_from == "ir" else (vis_path, vis)
+    if bits == 16 and not is_gray(colour_image):
+        raise PairError(f"{colour_path}: 16-bit output is gray only; this image (the colour source) is in colour")
+    result = fuse_images(
+        model,
+        ir,
+        vis,
+        device=device,
+        tile=tile,
+        output_range=output_range,
+        ir_scaling=ir_scaling,
+        colour_from=colour_from,
+        progress=progress,
+    )
+    if not np.isfinite(result.raw).all():
+        raise PairError(f"{ir_path} + {vis_path}: the model output holds NaN or infinity; nothing written")
+    write_image(out_path, from_unit(result.image, bits), protect=(ir_path, vis_path))

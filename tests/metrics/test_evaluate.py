@@ -87,3 +87,12 @@ def test_metrics_won_counts_strict_wins_in_each_metrics_direction() -> None:
     means = {"a": {"SSIM": 0.9, "MSE": 10.0, "EN": 7.0}, "b": {"SSIM": 0.8, "MSE": 5.0, "EN": 7.0}}
     assert metrics_won(means, "a", "b", ["SSIM", "MSE", "EN"]) == ["SSIM"]  # MSE: lower wins; a tie is no win
     assert metrics_won(means, "b", "a", ["SSIM", "MSE", "EN"]) == ["MSE"]
+
+
+def test_metric_options_override_the_profile(folders) -> None:
+    pairs, _ = pair_by_stem(folders["ir"], folders["vis"])
+    average = evaluate_folders([folders["bright"]], pairs, ["SSIM"], options={"ssim_mode": "matlab"})
+    grey = [as_grey_255(read_image(folders[k] / "p1.png"), "cdd") for k in ("bright", "ir", "vis")]
+    expected = compute(*grey, metrics="SSIM", ssim_mode="matlab")["SSIM"]
+    assert average.rows[0]["SSIM"] == pytest.approx(expected, rel=1e-12)
+    assert expected != pytest.approx(compute(*grey, metrics="SSIM")["SSIM"], rel=1e-3)

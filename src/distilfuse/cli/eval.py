@@ -1,9 +1,11 @@
-"""`distilfuse eval`: fusion metrics over folders of fused images, or a comparison of methods.
+"""`distilfuse eval`: fusion metrics over folders of fused images, a comparison of methods, or a paper's protocol.
 
 Files are paired by stem across --ir, --vis and each fused folder (formats may differ). Every
 missing, unreadable or mismatched file is reported on one line and skipped; the exit code is then
 1. Results go to OUT.csv (one row per image) and OUT.json (means), plus OUT.md with --methods;
-OUT defaults to ./eval_results.
+OUT defaults to ./eval_results. With --protocol (scakd, hkdnet, mmdrfuse, mlkd or a YAML file) each
+--model is fused on the paper's test pairs (or our substitutes) and scored with its metrics beside the
+official outputs and the paper's printed rows: OUT/<protocol>.md.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import csv
 import json
 import sys
 from pathlib import Path
+
+from distilfuse.cli.main import UserError
 
 PROG = "distilfuse eval"
 
@@ -32,14 +36,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="one folder of fused images per method (name = folder name)",
     )
-    parser.add_argument("--ir", type=Path, required=True, help="folder of infrared source images")
-    parser.add_argument("--vis", type=Path, required=True, help="folder of visible source images")
+    which.add_argument(
+        "--protocol",
+        metavar="NAME|PATH",
+        help="a paper's evaluation protocol (scakd, hkdnet, mmdrfuse, mlkd) or a protocol YAML file",
+    )
+    parser.add_argument("--ir", type=Path, help="folder of infrared source images (with --fused/--methods)")
+    parser.add_argument("--vis", type=Path, help="folder of visible source images (with --fused/--methods)")
     parser.add_argument(
         "--metrics", default=None, help="comma-separated metric names (default: all; add VIFF_han by name)"
     )
-    parser.add_argument(
-        "--profile", choices=("cdd", "tang"), default="cdd", help="evaluation convention (default: cdd)"
-    )
+    parser.add_argument("--profile", choices=("cdd", "tang"), default=None, help="evaluation convention (default: cdd)")
     parser.add_argument(
         "--stretch",
         action="store_true",
@@ -55,8 +62,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out",
         type=Path,
         default=Path("eval_results"),
-        help="base name of the results: OUT.csv, OUT.json (+ OUT.md with --methods); default ./eval_results",
+        help="base name of the results: OUT.csv, OUT.json (+ OUT.md with --methods); with --protocol a folder "
+        "for OUT/<protocol>.md and the fused images; default ./eval_results",
     )
+    protocol = parser.add_argument_group("with --protocol")
+    protocol.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME[=WEIGHTS]",
+        help="a model to fuse and score (repeatable); without =WEIGHTS its shipped weights",
+    )
+    protocol.add_argument(
+        "--label", action="append", default=[], metavar="LABEL", help="row label of each --model, in order"
+    )
+    protocol.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        metavar="METHOD",
+        help="more official outputs to score: ../shared/peers/<set>/METHOD (repeatable)",
+    )
+    protocol.add_argument("--sets", nargs="+", metavar="NAME", help="only these sets of the protocol")
+    protocol.add_argument("--device", default="cpu", help="torch device for fusing (default: cpu)")
     parser.set_defaults(func=run)
 
 
@@ -102,12 +130,85 @@ def _summary(args: argparse.Namespace, names: list[str], means: dict, counts: di
     }
 
 
+def _models(args: argparse.Namespace) -> dict:
+    """Row label -> loaded model, as `distilfuse fuse --model NAME --weights WEIGHTS` loads it."""
+    from distilfuse.cli.common import load_model
+
+    if len(args.label) > len(args.model):
+        raise UserError(f"{len(args.label)} --label for {len(args.model)} --model")
+    models = {}
+    for i, spec in enumerate(args.model):
+        name, _, weights = spec.partition("=")
+        label = args.label[i] if i < len(args.label) else name
+        if label in models:
+            raise UserError(f"two models labelled {label!r}; give each a --label")
+        loader = argparse.Namespace(model=name, weights=Path(weights) if weights else None, device=args.device)
+        models[label] = load_model(loader)
+    return models
+
+
+def run_protocol_command(args: argparse.Namespace) -> int:
+    """--protocol: fuse, score and write OUT/<protocol>.md. Exit code 1 when some image was skipped."""
+    from distilfuse.metrics.protocol import ProtocolError, load_protocol, run_protocol
+    from distilfuse.train.config import path_variables
+
+    fixed = {
+        "--ir": args.ir,
+        "--vis": args.vis,
+        "--metrics": args.metrics,
+        "--profile": args.profile,
+        "--stretch": args.stretch,
+        "--upscale-sources": args.upscale_sources,
+    }
+    given = [flag for flag, value in fixed.items() if value]
+    if given:
+        raise UserError(f"{', '.join(given)}: set by the protocol, not with --protocol")
+    problems = []
+
+    def report(message: str) -> None:
+        problems.append(message)
+        _problem(message)
+
+    data = Path(path_variables()["DATA"])
+    try:
+        protocol = load_protocol(args.protocol)
+        models = _models(args)
+        text = run_protocol(
+            protocol,
+            models,
+            args.out,
+            data=data,
+            peers=data.parent / "peers",
+            extra_anchors=args.anchor,
+            sets=args.sets,
+            device=args.device,
+            report=report,
+        )
+    except ProtocolError as exc:
+        raise UserError(str(exc)) from None
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{protocol.name}.md"
+    path.write_text(text)
+    print(text, end="")
+    print(f"wrote {path}")
+    if problems:
+        _problem(f"{len(problems)} problem(s) reported above; those images were skipped")
+    return 1 if problems else 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Evaluate and write results. Exit code: 0 all evaluated, 1 some images skipped, 2 bad input."""
     from distilfuse.io import pair_by_stem
     from distilfuse.metrics import resolve_metric_names
     from distilfuse.metrics.evaluate import evaluate_folders, method_labels, method_table
 
+    if args.protocol:
+        return run_protocol_command(args)
+    if args.model or args.anchor or args.sets:
+        raise UserError("--model, --anchor and --sets go with --protocol")
+    if args.ir is None or args.vis is None:
+        raise UserError("--fused and --methods need --ir and --vis")
+    args.profile = args.profile or "cdd"
     out = args.out.with_suffix("") if args.out.suffix.lower() in (".csv", ".json", ".md") else args.out
     try:
         names = resolve_metric_names(args.metrics)

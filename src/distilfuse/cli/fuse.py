@@ -112,44 +112,9 @@ def _jobs(args: argparse.Namespace) -> tuple[list[tuple[str, Path, Path, Path]],
     return [(s, a, b, args.out / f"{s}.png") for s, a, b in pairs], problems, True
 
 
-class PairError(ValueError):
-    """One pair cannot be fused; the message names its files and the problem."""
-
-
-def fuse_one(model, ir_path: Path, vis_path: Path, out_path: Path, args: argparse.Namespace, progress: bool) -> None:
-    """Fuse one pair; every failure is an ImageReadError, ImageWriteError or PairError naming the file."""
-    import numpy as np
-
-    from distilfuse.inference import fuse_images
-    from distilfuse.io import DEFAULT_MAX_PIXELS, from_unit, is_gray, read_image, write_image
-
-    max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels or None
-    ir, vis = (read_image(p, max_pixels=max_pixels) for p in (ir_path, vis_path))
-    if ir.shape[:2] != vis.shape[:2]:
-        raise PairError(
-            f"{ir_path} ({ir.shape[1]}x{ir.shape[0]}) and {vis_path} ({vis.shape[1]}x{vis.shape[0]}): sizes differ"
-        )
-    colour_path, colour_image = (ir_path, ir) if args.colour_from == "ir" else (vis_path, vis)
-    if args.bits == 16 and not is_gray(colour_image):
-        raise PairError(f"{colour_path}: 16-bit output is gray only; this image (the colour source) is in colour")
-    result = fuse_images(
-        model,
-        ir,
-        vis,
-        device=args.device,
-        tile=args.tile,
-        output_range="stretch" if args.stretch else "clip",
-        ir_scaling=args.ir_scaling,
-        colour_from=args.colour_from,
-        progress=progress,
-    )
-    if not np.isfinite(result.raw).all():
-        raise PairError(f"{ir_path} + {vis_path}: the model output holds NaN or infinity; nothing written")
-    write_image(out_path, from_unit(result.image, args.bits), protect=(ir_path, vis_path))
-
-
 def _one_line(exc: Exception, ir_path: Path, vis_path: Path) -> str:
     """The error line of a failed pair; errors that do not name their file get the pair's names."""
+    from distilfuse.inference import PairError
     from distilfuse.io import ImageReadError, ImageWriteError
 
     if isinstance(exc, ImageReadError | ImageWriteError | PairError):
@@ -179,6 +144,9 @@ def _prepare_output_folder(folder: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from distilfuse.inference import fuse_file
+    from distilfuse.io import DEFAULT_MAX_PIXELS
+
     if args.max_pixels is not None and args.max_pixels < 0:
         raise UserError(f"--max-pixels {args.max_pixels}: use 0 (no limit) or a positive number")
     jobs, problems, folder_mode = _jobs(args)
@@ -191,7 +159,20 @@ def run(args: argparse.Namespace) -> int:
     failed, start = 0, time.perf_counter()
     for _stem, ir_path, vis_path, out_path in tqdm(jobs, desc="fusing", unit="pair", disable=not folder_mode):
         try:
-            fuse_one(model, ir_path, vis_path, out_path, args, progress=not folder_mode)
+            fuse_file(
+                model,
+                ir_path,
+                vis_path,
+                out_path,
+                device=args.device,
+                tile=args.tile,
+                output_range="stretch" if args.stretch else "clip",
+                ir_scaling=args.ir_scaling,
+                colour_from=args.colour_from,
+                bits=args.bits,
+                max_pixels=DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels or None,
+                progress=not folder_mode,
+            )
         except Exception as exc:  # one bad pair must not stop the others; each failure is one line
             failed += 1
             tqdm.write(f"error: {_one_line(exc, ir_path, vis_path)}", file=sys.stderr)

@@ -19,6 +19,7 @@ class TestSet:
 
 TEST_SETS = {
     "TNO42": TestSet("TNO", "TNO"),
+    "TNO25": TestSet("TNO", "TNO", "test25.txt"),  # the 25-pair split most Python evaluations report
     "RoadScene50": TestSet("RoadScene", "RoadScene50", "test50.txt"),
     "MSRS23": TestSet("MSRS_test23", "MSRS_test23"),
 }

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,9 +79,12 @@ def evaluate_folder(
     profile: str = "cdd",
     stretch: bool = False,
     upscale_sources: bool = False,
+    options: Mapping[str, Any] | None = None,
     report: Callable[[str], None] = _to_stderr,
 ) -> tuple[list[dict], int]:
     """Per-image metric rows of one fused folder and the number of problems reported.
+
+    ``options`` override single metric options of the profile (see `MetricOptions`), e.g. ``ssim_mode``.
 
     ``upscale_sources``: fusion + super-resolution outputs (HKDnet) are s times their LR sources; the
     sources are then resized bicubically to the fused size before scoring (no HR sources exist for them).
@@ -124,7 +128,7 @@ def evaluate_folder(
         if stretch:
             grey_fused = stretch_to_8bit(grey_fused)
         try:
-            values = compute(grey_fused, grey_ir, grey_vis, metrics=names, profile=profile)
+            values = compute(grey_fused, grey_ir, grey_vis, metrics=names, profile=profile, **(options or {}))
         except ValueError as exc:
             report(f"{fused_path}: {exc}; skipped")
             problems += 1
@@ -150,6 +154,7 @@ def evaluate_folders(
     profile: str = "cdd",
     stretch: bool = False,
     upscale_sources: bool = False,
+    options: Mapping[str, Any] | None = None,
     report: Callable[[str], None] = _to_stderr,
 ) -> FolderEvaluation:
     """Evaluate each fused folder against `pairs`; labels default to `method_labels(fused_dirs)`."""
@@ -166,6 +171,7 @@ def evaluate_folders(
             profile=profile,
             stretch=stretch,
             upscale_sources=upscale_sources,
+            options=options,
             report=report,
         )
         result.rows += rows
