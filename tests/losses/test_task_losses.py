@@ -167,3 +167,12 @@ def test_scd_loss_gradcheck() -> None:
     fused, ir, vis = (x[:1, :, :6, :6].double() for x in images(4))
     loss = build_loss({"type": "scd"})
     assert torch.autograd.gradcheck(lambda f: loss(f, ir, vis), (fused.requires_grad_(True),))
+
+
+def test_scd_loss_has_finite_gradients_on_a_flat_source() -> None:
+    fused, ir, _ = images(5)
+    flat = torch.zeros_like(ir)  # a flat (saturated) patch: corr(F - ir, flat) is 0/0
+    fused.requires_grad_(True)
+    value = build_loss({"type": "scd"})(fused, ir, flat)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(fused.grad).all()

@@ -66,11 +66,14 @@ class MaxIntensityLoss(TaskLoss):
         return F.l1_loss(fused, torch.maximum(ir, vis))
 
 
-def correlation(x: Tensor, y: Tensor, eps: float = 1e-8) -> Tensor:
-    """Pearson correlation of two (B,C,H,W) tensors per sample -> (B,)."""
+def correlation(x: Tensor, y: Tensor, eps: float = 1e-12) -> Tensor:
+    """Pearson correlation of two (B,C,H,W) tensors per sample -> (B,); 0 where one is constant.
+
+    ``eps`` sits inside the square root: outside it, a constant input (a flat sky patch) gives sqrt(0),
+    whose gradient is infinite, and NaN weights."""
     x = x.flatten(1) - x.flatten(1).mean(dim=1, keepdim=True)
     y = y.flatten(1) - y.flatten(1).mean(dim=1, keepdim=True)
-    return (x * y).sum(dim=1) / ((x.square().sum(dim=1) * y.square().sum(dim=1)).sqrt() + eps)
+    return (x * y).sum(dim=1) / (x.square().sum(dim=1) * y.square().sum(dim=1) + eps).sqrt()
 
 
 @register_loss("scd")
