@@ -60,6 +60,8 @@ def test_the_four_papers_protocols_ship_and_load() -> None:
     assert load_protocol("scakd").options == {"ssim_mode": "matlab"}
     assert load_protocol("mmdrfuse").stretch and not load_protocol("scakd").stretch
     assert load_protocol("hkdnet").unit_scale == ("AG",) and load_protocol("hkdnet").upscale_sources
+    assert [s.scale for s in load_protocol("hkdnet").sets] == [2, 3, 4]
+    assert {s.scale for s in load_protocol("scakd").sets} == {1}
     mmdr = load_protocol("mmdrfuse").sets[0].published[0]
     assert (mmdr.table, mmdr.values) == ("4", ("43.08", "1.66", "0.90", "0.60", "0.97", "0.61"))  # as printed
 
@@ -71,6 +73,8 @@ def test_the_four_papers_protocols_ship_and_load() -> None:
         ({"stretch": None}, "stretch must be true or false"),
         ({"options": {"ssim_mode": "odd"}}, "option ssim_mode='odd' is not one of"),
         ({"unit_scale": ["AG"]}, "unit_scale names metrics not in the protocol"),
+        ({"sets": [{**GOOD["sets"][0], "scale": 0}]}, "scale must be a positive whole number"),
+        ({"sets": [{**GOOD["sets"][0], "scale": 2}]}, "needs upscale_sources: true"),
         ({"extra": 1}, "unknown key(s) extra"),
         ({"sets": [{**GOOD["sets"][0], "parts": [{"set": "NOSET"}]}]}, "unknown test set 'NOSET'"),
         ({"sets": [{**GOOD["sets"][0], "published": [{"table": "9", "row": "r", "values": "1"}]}]}, "1 values for 2"),
@@ -139,3 +143,22 @@ def test_a_subset_of_a_larger_peers_folder_scores_only_the_drawn_pairs(tmp_path,
     text = _run(tmp_path, tiny_data, problems, sets=[{**GOOD["sets"][0], "parts": parts}])
     assert "## tiny (2 pairs)" in text and "| ANCH (official outputs) | 2 |" in text
     assert problems == []  # the undrawn pair's official output is not a problem
+
+
+def test_a_super_resolution_set_takes_only_the_models_of_its_scale(tmp_path, tiny_data) -> None:
+    data, peers = tiny_data
+    sets = [{**GOOD["sets"][0], "name": f"tiny_x{s}", "scale": s} for s in (1, 2, 3)]
+    protocol = load_protocol(write_protocol(tmp_path, upscale_sources=True, sets=sets))
+    assert [s.scale for s in protocol.sets] == [1, 2, 3]
+    models = {"fusion": create("rt-s"), "sr": create("hkd-student-x2", weights=None)}
+    problems: list[str] = []
+    text = run_protocol(protocol, models, tmp_path / "out", data=data, peers=peers, report=problems.append)
+    x1, x2, x3 = text.split("## ")[1:]
+    assert "| fusion | 3 |" in x1 and "| sr |" not in x1
+    assert "Not fused on this x1 set (another output scale): sr (x2)." in x1
+    assert "| sr | 3 |" in x2 and "| fusion |" not in x2  # the x2 output scored against 2x-resized sources
+    assert "Not fused on this x2 set (another output scale): fusion (x1)." in x2
+    assert "| sr |" not in x3 and "| fusion |" not in x3 and "fusion (x1), sr (x2)" in x3
+    fused = sorted((tmp_path / "out" / "proto" / "fused" / "tiny_x2" / "sr").glob("*.png"))
+    assert [read_image(p).shape for p in fused] == [(48, 64)] * 3
+    assert not (tmp_path / "out" / "proto" / "fused" / "tiny_x3").exists()

@@ -255,3 +255,17 @@ def test_paper_form_student_runs_at_scale() -> None:
     assert out.shape == (1, 1, 3 * LR, 3 * LR)
     with pytest.raises(ValueError, match="form must be one of"):
         HKDStudent(2, form="dense")
+
+
+@pytest.mark.parametrize("name", ["hkd-teacher", "hkd-teacher-skip"])
+def test_a_fresh_teacher_can_learn_its_output_relu_is_not_dead(name: str) -> None:
+    # conv5's ReLU on one channel: with a negative initial bias the output was 0 everywhere for seed 0 (the
+    # recipe's), no gradient reached any weight and configs/hkd_teacher.yaml could not train at all.
+    x = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    for seed in range(6):
+        torch.manual_seed(seed)
+        model = create(name, weights=None).train()
+        out = model(x, x, raw=True)
+        assert (out > 0).float().mean() > 0.9, f"seed {seed}: output ReLU dead"
+        out.mean().backward()
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters()), f"seed {seed}"

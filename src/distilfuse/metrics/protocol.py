@@ -14,6 +14,8 @@ A protocol is a YAML file; the four papers' ship in ``distilfuse/metrics/protoco
       - name: text
         paper_pairs: text           # what the paper tested on
         substitute: text            # what stands in for it here
+        scale: 1                    # optional: the set's output scale (fusion + x2/x3/x4 super-resolution, with
+                                    # upscale_sources); only models of this `scale` are fused on it
         parts:                      # the pairs: one or more sources, concatenated
           - {set: TNO42, draw: 20, seed: 0}     # a test set of data.test_sets; optional seeded draw
           - {folder: TNO_LR/2x, peers: HKDnet_SR}  # or a data folder with ir/ and vi/, and its peers folder
@@ -72,6 +74,7 @@ class ProtocolSet:
     parts: tuple[Part, ...]
     anchors: dict[str, str]  # row label -> method folder under each part's peers folder
     published: tuple[Published, ...]
+    scale: int = 1  # output size / input size of the set's task; only models of this scale are fused on it
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class Protocol:
 
 _TOP_KEYS = {"paper", "metrics", "profile", "options", "stretch", "upscale_sources", "unit_scale", "sets"}
 _TOP_REQUIRED = {"paper", "metrics", "profile", "stretch", "sets"}
-_SET_KEYS = {"name", "paper_pairs", "substitute", "parts", "anchors", "published"}
+_SET_KEYS = {"name", "paper_pairs", "substitute", "parts", "anchors", "published", "scale"}
 _SET_REQUIRED = {"name", "paper_pairs", "substitute", "parts"}
 _PART_KEYS = {"set", "folder", "peers", "draw", "seed"}
 _PUBLISHED_KEYS = {"table", "row", "values"}
@@ -154,7 +157,11 @@ def _protocol_set(node: Any, where: str, metrics: list[str]) -> ProtocolSet:
         raise ProtocolError(f"{where}: anchors must be a list of methods or a mapping LABEL: METHOD")
     published = node.get("published") or []
     rows = tuple(_published(p, f"{where}: published[{i}]", metrics) for i, p in enumerate(published))
-    return ProtocolSet(str(node["name"]), str(node["paper_pairs"]), str(node["substitute"]), parts, dict(anchors), rows)
+    scale = node.get("scale", 1)
+    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+        raise ProtocolError(f"{where}: scale must be a positive whole number, not {scale!r}")
+    name, paper_pairs, substitute = str(node["name"]), str(node["paper_pairs"]), str(node["substitute"])
+    return ProtocolSet(name, paper_pairs, substitute, parts, dict(anchors), rows, scale)
 
 
 def load_protocol(name_or_path: str | Path) -> Protocol:
@@ -186,6 +193,8 @@ def load_protocol(name_or_path: str | Path) -> Protocol:
     if not isinstance(node["sets"], list) or not node["sets"]:
         raise ProtocolError(f"{path}: sets must be a non-empty list")
     sets = tuple(_protocol_set(s, f"{path}: sets[{i}]", metrics) for i, s in enumerate(node["sets"]))
+    if not node.get("upscale_sources", False) and any(s.scale != 1 for s in sets):
+        raise ProtocolError(f"{path}: a set with scale > 1 (super-resolution) needs upscale_sources: true")
     return Protocol(
         path.stem,
         str(node["paper"]),
@@ -282,7 +291,9 @@ def run_protocol(
     """Fuse each set's pairs with each model (label -> loaded model) as `distilfuse fuse` does with the
     protocol's output handling, score them beside the official outputs, and return the Markdown report.
 
-    Fused images go to out/<protocol>/fused/<set>/<label>/; `sets` picks sets by name (default: all).
+    Fused images go to out/<protocol>/fused/<set>/<label>/; `sets` picks sets by name (default: all). A model is
+    fused only on the sets of its output scale (its `scale`, 1 for plain fusion; a set's `scale`, 1 by default):
+    an x2 super-resolution student is a row of the x2 set only, and a plain fusion model of no super-resolution set.
     """
     import torch
 
@@ -317,8 +328,12 @@ def run_protocol(
         pairs = [pair for part in part_lists for pair in part]
         if len({stem for stem, _, _ in pairs}) != len(pairs):
             raise ProtocolError(f"{pset.name}: its parts share file stems; pairs would be confused")
-        dirs, labels = [], []
+        dirs, labels, other_scale = [], [], []
         for label, model in models.items():
+            model_scale = int(getattr(model, "scale", 1))
+            if model_scale != pset.scale:
+                other_scale.append(f"{label} (x{model_scale})")
+                continue
             folder = work / "fused" / pset.name / label
             _fuse_all(model, pairs, folder, protocol, device, report)
             dirs.append(folder)
@@ -337,6 +352,8 @@ def run_protocol(
         lines += [f"Paper: {pset.paper_pairs}. Here: {pset.substitute}."]
         if missing:
             lines += [f"No official outputs of {', '.join(missing)} for these pairs."]
+        if other_scale:
+            lines += [f"Not fused on this x{pset.scale} set (another output scale): {', '.join(other_scale)}."]
         lines.append("")
         if dirs:
             result = evaluate_folders(

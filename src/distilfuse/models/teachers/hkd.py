@@ -9,7 +9,8 @@ official checkpoint would load strictly. Two registered forms (HKDnet publishes 
 2. F_f = l1-norm activity fusion(e_IR, e_VIS) (eqs. 14-16: ``ActivityRatioFusion``);
 3. eq. 5: the decoder D = conv2..conv5 takes e_IR + alpha e_VIS + F_f (alpha = 0.5, section IV-A);
    x2 = conv2(.), out_fe = conv4(conv3(x2)) (16 ch);
-4. result = conv5(out_fe), a ReflectConv 16 -> 1 **with** ReLU, so the raw output is >= 0.
+4. result = conv5(out_fe), a ReflectConv 16 -> 1 **with** ReLU, so the raw output is >= 0 (its bias starts
+   at 0.5, so that the ReLU is not dead at initialisation).
 
 ``hkd-teacher-skip`` (the form before issue 10): step 2 is the official code's spatial softmax of the
 channel means (``SpatialSoftmaxFusion``), the decoder takes F_f alone, and out_fe adds a skip =
@@ -78,6 +79,11 @@ class HKDTeacher(FusionModel):
         self.conv3 = ReflectConvLayer(64, 32)
         self.conv4 = ReflectConvLayer(32, 16)
         self.conv5 = ReflectConvLayer(16, 1)
+        # conv5 ends in a ReLU on a single channel, fed by non-negative features: with PyTorch's default
+        # initialisation a negative bias makes the whole output 0 for about half the seeds (seed 0 among
+        # them), and then no gradient reaches any weight: the teacher never trains. Starting the bias at
+        # mid-grey keeps the output unit alive at initialisation for every seed.
+        nn.init.constant_(self.conv5.conv2d.bias, 0.5)
         # Parameter-free named stages, so hooks see each tensor once per forward.
         self.ir_encoding = nn.Identity()
         self.vis_encoding = nn.Identity()
