@@ -37,7 +37,7 @@ from distilfuse.train.logs import RunLog, epoch_line, peak_memory_mb
 from distilfuse.train.optim import build_optimizer, build_scheduler
 from distilfuse.train.strategies import STRATEGIES, Phase, Strategy
 from distilfuse.train.teacher_cache import OUTPUT_KEY, EnsembleCache, TeacherCache, build_teacher_caches, teacher_inputs
-from distilfuse.train.teachers import build_teacher, teacher_label
+from distilfuse.train.teachers import build_teacher
 from distilfuse.train.validation import Validator
 
 
@@ -210,7 +210,7 @@ class Trainer:
         return build_teacher_caches(
             needed,
             ccfg["dir"],
-            teacher_label(self.cfg["teacher"]),
+            self.cfg["teacher"].get("name"),  # None for an ensemble: its members' caches are keyed by their names
             self.teacher,
             self.pool,
             self.dist,

@@ -176,7 +176,7 @@ class EnsembleCache:
 
 
 def open_cache(
-    root: str | Path, teacher_name: str, teacher: nn.Module, features: list[str], pool: PatchPool, **options
+    root: str | Path, teacher_name: str | None, teacher: nn.Module, features: list[str], pool: PatchPool, **options
 ) -> TeacherCache | EnsembleCache:
     """`TeacherCache.build_or_load`, per member for a TeacherEnsemble (its members keyed by model name)."""
     if not isinstance(teacher, TeacherEnsemble):
@@ -191,7 +191,7 @@ def open_cache(
 def build_teacher_caches(
     needed: Mapping[int, set[str]],
     root: str | Path,
-    teacher_name: str,
+    teacher_name: str | None,
     teacher: nn.Module,
     pool: PatchPool,
     dist: DistContext,

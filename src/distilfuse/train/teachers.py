@@ -16,9 +16,3 @@ def build_teacher(spec: dict[str, Any]) -> nn.Module:
     if not members:
         return create(spec["name"], weights=spec.get("weights", "default"))
     return TeacherEnsemble({m["name"]: create(m["name"], weights=m.get("weights", "default")) for m in members})
-
-
-def teacher_label(spec: dict[str, Any]) -> str:
-    """The teacher's name in cache keys and logs: the model's, or the members' joined by '+'."""
-    members = spec.get("members")
-    return "+".join(m["name"] for m in members) if members else spec["name"]
