@@ -46,6 +46,17 @@ def train_arm(config: Path, overrides: list[str], out: Path, flags: list[str]) -
     return time.perf_counter() - start
 
 
+def ablation_arms(config: Path, kd_label: str, extra: list[str]) -> dict[str, tuple[Path, list[str]]]:
+    """label -> (recipe, train flags): the recipe as written, its --no-distill arm, and each LABEL=RECIPE."""
+    arms = {kd_label: (config, []), NO_KD: (config, ["--no-distill"])}
+    for arm in extra:
+        label, _, recipe = arm.partition("=")
+        if not label or not recipe or label in arms:
+            raise SystemExit(f"--arm {arm!r}: expected a new LABEL=RECIPE")
+        arms[label] = (Path(recipe), [])
+    return arms
+
+
 def arm_weights(out: Path) -> Path:
     """The best checkpoint by the recipe's validation on held-out training pairs, else the last one."""
     best = out / "best.safetensors"
@@ -84,13 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%d %H:%M")
     load = os.getloadavg()[0]
 
-    # label -> (recipe, flags)
-    arms = {args.kd_label: (args.config, []), NO_KD: (args.config, ["--no-distill"])}
-    for arm in args.arm:
-        label, _, recipe = arm.partition("=")
-        if not label or not recipe or label in arms:
-            raise SystemExit(f"--arm {arm!r}: expected a new LABEL=RECIPE")
-        arms[label] = (Path(recipe), [])
+    arms = ablation_arms(args.config, args.kd_label, args.arm)
     seconds = {}
     for arm, (config, flags) in arms.items():
         seconds[arm] = train_arm(config, args.overrides, out / arm, flags)

@@ -1,0 +1,43 @@
+"""benchmarks/kd_ablation.py: which arms it trains, and that an interrupted arm resumes instead of restarting."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "kd_ablation.py"
+
+
+@pytest.fixture(scope="module")
+def ablation():
+    spec = importlib.util.spec_from_file_location("kd_ablation", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_arms_are_the_recipe_its_no_distill_twin_and_each_extra_recipe(ablation) -> None:
+    arms = ablation.ablation_arms(Path("a.yaml"), "select", ["w1=b.yaml"])
+    assert arms == {
+        "select": (Path("a.yaml"), []),
+        "no-KD": (Path("a.yaml"), ["--no-distill"]),
+        "w1": (Path("b.yaml"), []),
+    }
+
+
+@pytest.mark.parametrize("bad", ["b.yaml", "=b.yaml", "w1=", "no-KD=b.yaml", "KD=b.yaml"])
+def test_an_extra_arm_needs_a_new_label_and_a_recipe(ablation, bad: str) -> None:
+    with pytest.raises(SystemExit, match="LABEL=RECIPE"):
+        ablation.ablation_arms(Path("a.yaml"), "KD", [bad])
+
+
+def test_an_interrupted_arm_resumes(ablation, tmp_path, monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(ablation, "distilfuse", lambda *args: calls.append(args))
+    ablation.train_arm(Path("a.yaml"), ["train.epochs=2"], tmp_path, ["--no-distill"])
+    (tmp_path / "last.pt").write_bytes(b"")
+    ablation.train_arm(Path("a.yaml"), ["train.epochs=2"], tmp_path, ["--no-distill"])
+    assert "--resume" not in calls[0] and calls[1][-1] == "--resume"
+    assert calls[0] == ("train", "a.yaml", "train.epochs=2", "--out", str(tmp_path), "--quiet", "--no-distill")
