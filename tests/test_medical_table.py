@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "medical_table.py"
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def medical():
-    spec = importlib.util.spec_from_file_location("medical_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("medical_table")
 
 
 def test_the_section_is_replaced_in_place_and_others_are_kept(medical, tmp_path) -> None:
