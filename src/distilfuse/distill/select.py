@@ -60,6 +60,8 @@ class SelectDistiller(Distiller):
     are clamped to [0,1] first, as the teachers' fused images are.
     """
 
+    target = "clamp"  # as mlkd's `target`: the target is a fused image in [0,1], never the raw output
+
     def __init__(
         self,
         student: nn.Module,
@@ -82,7 +84,7 @@ class SelectDistiller(Distiller):
         self.window, self.gradient_weight = int(window), float(gradient_weight)
         self.lambda_grad, self.normalized = float(lambda_grad), normalized
 
-    def target(self, batch: DistillBatch) -> Tensor:
+    def selected_target(self, batch: DistillBatch) -> Tensor:
         """The selected per-pixel target (B,1,H,W), detached."""
         s_out = at_least_float32(batch.student_out)
         t_out = at_least_float32(batch.teacher_out.detach())
@@ -99,5 +101,5 @@ class SelectDistiller(Distiller):
 
     def forward(self, batch: DistillBatch) -> dict[str, Tensor]:
         s_out = at_least_float32(batch.student_out)
-        loss = response_loss(s_out, self.target(batch), self.lambda_grad, self.normalized)
+        loss = response_loss(s_out, self.selected_target(batch), self.lambda_grad, self.normalized)
         return {self.key("out"): self.weight * loss}
