@@ -362,3 +362,38 @@ def test_the_default_model_ships_trained_weights() -> None:
 
     card = get_card(DEFAULT_MODEL)
     assert card.shipped_weights is not None and card.shipped_weights.stat().st_size <= 200 * 1024
+
+
+def test_weights_trained_on_the_stretched_output_are_fused_stretched(tmp_path) -> None:
+    """Weights saved with output range "stretch" are read stretched unless --clip says otherwise; --stretch
+    stretches any weights."""
+    from distilfuse.models import create
+    from distilfuse.train.checkpoint import save_weights
+
+    model = create("mmdr-mini")
+    for output_range in ("clip", "stretch"):
+        save_weights(tmp_path / f"{output_range}.safetensors", model, output_range)
+    ir, vis = demo_scene(30, 40, seed=2)
+    write_image(tmp_path / "ir.png", ir)
+    write_image(tmp_path / "vis.png", vis[..., 1])
+    fused = {}
+    for name, weights, flags in (
+        ("clip", "clip", ()),
+        ("declared", "stretch", ()),
+        ("forced_clip", "stretch", ("--clip",)),
+        ("forced_stretch", "clip", ("--stretch",)),
+    ):
+        out = tmp_path / f"{name}.png"
+        args = ("--model", "mmdr-mini", "--weights", str(tmp_path / f"{weights}.safetensors"), *flags)
+        assert _fuse(tmp_path / "ir.png", tmp_path / "vis.png", out, *args) == 0
+        fused[name] = read_image(out).astype(int)
+    assert np.array_equal(fused["declared"], fused["forced_stretch"])
+    assert np.array_equal(fused["forced_clip"], fused["clip"])
+    assert fused["declared"].min() == 0 and fused["declared"].max() == 255
+    assert not np.array_equal(fused["declared"], fused["clip"])
+
+
+def test_stretch_and_clip_are_exclusive(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        _fuse(tmp_path / "ir.png", tmp_path / "vis.png", tmp_path / "o.png", "--stretch", "--clip")
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -69,3 +69,27 @@ def test_spec_errors() -> None:
         build_distiller({"type": "select", "pairs": [["f1", "g1"]]}, student, teacher)
     with pytest.raises(ValueError, match="window odd"):
         build_distiller({"type": "select", "window": 4}, student, teacher)
+    with pytest.raises(ValueError, match="image must be clamp or stretch"):
+        build_distiller({"type": "select", "image": "unit"}, student, teacher)
+
+
+@pytest.mark.parametrize("image", ["clamp", "stretch"])
+def test_stretched_images_ignore_the_raw_outputs_range(image: str) -> None:
+    """With `image: stretch` the loss sees outputs as a stretching protocol scores them: an affine map of the
+    student's raw output (here a dim, shifted copy) changes nothing; with `clamp` it does."""
+    src, other = textured(32), textured(32, seed=1)
+    student_out = (0.6 * src + 0.4 * other).expand(2, 1, 32, 32)
+    teacher_out = torch.maximum(src, other).expand(2, 1, 32, 32)
+    distiller = build_distiller({"type": "select", "image": image}, FakeStudent(), FakeTeacher())
+
+    def loss(s_out: torch.Tensor, t_out: torch.Tensor) -> float:
+        batch = DistillBatch({}, {}, s_out, t_out, src.expand(2, 1, 32, 32), other.expand(2, 1, 32, 32))
+        return distiller(batch)["select:out"].item()
+
+    base = loss(student_out, teacher_out)
+    assert base > 0.01
+    moved = loss(0.2 * student_out - 0.3, 0.5 * teacher_out + 0.25)
+    if image == "stretch":
+        assert moved == pytest.approx(base, rel=1e-4)
+    else:
+        assert abs(moved - base) > 0.01

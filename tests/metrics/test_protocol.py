@@ -108,11 +108,11 @@ def test_the_seeded_draw_is_stable_and_changes_with_the_seed() -> None:
         draw_pairs(pairs, 43, seed=0)
 
 
-def _run(tmp_path: Path, tiny_data: tuple[Path, Path], problems: list[str] | None = None, **changes) -> str:
+def _run(tmp_path: Path, tiny_data: tuple[Path, Path], problems: list[str] | None = None, model=None, **changes) -> str:
     data, peers = tiny_data
     protocol = load_protocol(write_protocol(tmp_path, **changes))
     report = print if problems is None else problems.append
-    models = {"ours": create("rt-s")}
+    models = {"ours": create("rt-s") if model is None else model}
     return run_protocol(protocol, models, tmp_path / "out", data=data, peers=peers, report=report)
 
 
@@ -125,13 +125,16 @@ def test_the_table_puts_our_rows_beside_the_official_outputs_and_the_papers(tmp_
     assert "No official outputs of ABSENT for these pairs." in text
 
 
-@pytest.mark.parametrize("stretch", [True, False])
-def test_the_protocols_output_handling_is_applied(tmp_path, tiny_data, stretch: bool) -> None:
-    _run(tmp_path, tiny_data, stretch=stretch)
+@pytest.mark.parametrize(("stretch", "declared"), [(True, "clip"), (False, "clip"), (False, "stretch")])
+def test_the_protocols_output_handling_is_applied(tmp_path, tiny_data, stretch: bool, declared: str) -> None:
+    """A stretching protocol stretches every model; otherwise a model is read as its weights declare."""
+    model = create("rt-s")
+    model.output_range = declared
+    _run(tmp_path, tiny_data, model=model, stretch=stretch)
     fused = [read_image(p) for p in sorted((tmp_path / "out" / "proto" / "fused" / "tiny" / "ours").glob("*.png"))]
     assert len(fused) == 3
     spans = [(int(f.min()), int(f.max())) for f in fused]
-    if stretch:  # min-max stretched to the full 8-bit range
+    if stretch or declared == "stretch":  # min-max stretched to the full 8-bit range
         assert spans == [(0, 255)] * 3
     else:  # clipped: the low-contrast inputs stay low-contrast
         assert all(low >= 80 and high <= 160 for low, high in spans)

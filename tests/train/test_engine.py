@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from distilfuse.models import create
+from distilfuse.ops.stretch import min_max_stretch_batch
 from distilfuse.train import Trainer, train
 from distilfuse.train.teacher_cache import OUTPUT_KEY
 from tests.train.conftest import (
@@ -269,6 +271,20 @@ def test_best_epoch_follows_the_metrics_own_direction(metric: str, pick, tmp_pat
     values = [row[f"val_{metric}"] for row in json.loads((tmp_path / "run" / "log.json").read_text())["epochs"]]
     assert len(set(values)) == len(values)  # distinct, so the direction decides
     assert summary["best"] == {"epoch": values.index(pick(values)) + 1, "metric": metric, "value": pick(values)}
+
+
+@pytest.mark.parametrize("space", ["raw", "stretch"])
+def test_stretch_loss_space_trains_and_validates_the_stretched_output(
+    space: str, tmp_path: Path, synthetic_root: Path
+) -> None:
+    trainer = Trainer(tiny_config(tmp_path, synthetic_root, train={"loss_space": space, "epochs": 1}), tmp_path / "r")
+    raw = 0.2 + 0.3 * torch.rand(2, 1, 8, 8)
+    expected = min_max_stretch_batch(raw) if space == "stretch" else raw
+    assert torch.equal(trainer.loss_space(raw), expected)
+    assert trainer.validator.stretch == (space == "stretch")
+    assert math.isfinite(trainer.fit()["best"]["value"])
+    for name in ("best.safetensors", "last.safetensors"):  # `fuse` reads them as they were trained
+        assert create("mmdr-mini", weights=tmp_path / "r" / name).output_range == ("clip" if space == "raw" else space)
 
 
 def test_a_mode_against_the_metrics_direction_is_refused(tmp_path: Path, synthetic_root: Path) -> None:

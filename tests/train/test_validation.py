@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from distilfuse.metrics import compute_batch
+from distilfuse.ops.stretch import min_max_stretch
 from distilfuse.train.validation import Validator
 
 CPU = torch.device("cpu")
@@ -43,6 +44,25 @@ def test_scores_are_means_over_every_crop_and_the_names_canonical() -> None:
 
 def t(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x)[None, None]
+
+
+class DimMaxFusion(nn.Module):
+    """A raw output with a compressed range (0.1 + 0.3 max): clamping keeps it dim, a stretch spans [0,1]."""
+
+    def forward(self, ir: torch.Tensor, vis: torch.Tensor, raw: bool = False) -> torch.Tensor:
+        out = 0.1 + 0.3 * torch.maximum(ir, vis)
+        return out if raw else out.clamp(0.0, 1.0)
+
+
+@pytest.mark.parametrize("stretch", [False, True])
+def test_stretch_scores_each_crops_stretched_raw_output(stretch: bool) -> None:
+    validator = Validator({"metrics": ["SD"], "best_metric": "SD", "batch": 2}, crops(), 1, CPU, stretch=stretch)
+    scores = validator.scores(DimMaxFusion())
+    fused = [0.1 + 0.3 * np.maximum(ir, vis) for ir, vis in crops()]
+    if stretch:
+        fused = [min_max_stretch(f) for f in fused]
+    expected = np.mean([float(compute_batch(t(f), t(f), t(f), metrics=["SD"], data_range=1.0)["SD"]) for f in fused])
+    assert scores["SD"] == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.parametrize(("metric", "better", "worse"), [("Qabf", 0.6, 0.4), ("MSE", 0.4, 0.6)])

@@ -36,10 +36,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=Path, required=True, help="output file (for one pair) or folder")
     add_model_options(p)
-    p.add_argument(
+    output_range = p.add_mutually_exclusive_group()
+    output_range.add_argument(
         "--stretch",
-        action="store_true",
-        help="per-image min-max stretch of the output (what most published test scripts do); default: clip to [0,1]",
+        dest="output_range",
+        action="store_const",
+        const="stretch",
+        help="per-image min-max stretch of the output (what most published test scripts do)",
+    )
+    output_range.add_argument(
+        "--clip",
+        dest="output_range",
+        action="store_const",
+        const="clip",
+        help="clip the output to [0,1]. Default: what the weights declare (clip, or stretch for weights trained "
+        "on the stretched output)",
     )
     p.add_argument(
         "--tile",
@@ -166,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
                 out_path,
                 device=args.device,
                 tile=args.tile,
-                output_range="stretch" if args.stretch else "clip",
+                output_range=args.output_range or getattr(model, "output_range", "clip"),
                 ir_scaling=args.ir_scaling,
                 colour_from=args.colour_from,
                 bits=args.bits,

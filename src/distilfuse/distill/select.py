@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from distilfuse.distill.base import DistillBatch, Distiller, at_least_float32, register_distiller
 from distilfuse.distill.mlkd import response_loss
 from distilfuse.losses.functional import resize_to, sobel_magnitude, ssim_map
+from distilfuse.ops.stretch import min_max_stretch_batch
 
 
 def local_quality(
@@ -56,8 +57,10 @@ class SelectDistiller(Distiller):
 
     Where the student already beats every teacher the target is the student itself and nothing is
     distilled; elsewhere it learns from whichever teacher fuses that neighbourhood best. Loss: MLKD's
-    response form, L1 + ``lambda_grad`` x L1 of |Sobel| (``distill.mlkd.response_loss``). Teacher outputs
-    are clamped to [0,1] first, as the teachers' fused images are.
+    response form, L1 + ``lambda_grad`` x L1 of |Sobel| (``distill.mlkd.response_loss``). ``image`` says
+    what a fused image is: ``clamp`` (outputs clamped to [0,1]; the student's raw output meets the target) or
+    ``stretch`` (each output min-max stretched, the student's included, for recipes trained and scored on
+    the stretched output, `train.loss_space: stretch`).
     """
 
     target = "clamp"  # as mlkd's `target`: the target is a fused image in [0,1], never the raw output
@@ -74,15 +77,22 @@ class SelectDistiller(Distiller):
         gradient_weight: float = 1.0,
         lambda_grad: float = 1.0,
         normalized: bool = True,
+        image: str = "clamp",
     ) -> None:
         if pairs:
             raise ValueError("select: distils outputs only; pairs must be empty")
         if temperature < 0 or window < 3 or window % 2 == 0:
             raise ValueError(f"select: temperature must be >= 0 and window odd >= 3, got {temperature}, {window}")
+        if image not in ("clamp", "stretch"):
+            raise ValueError(f"select: image must be clamp or stretch, got {image!r}")
         super().__init__(student, teacher, (), weight)
         self.include_student, self.temperature = include_student, float(temperature)
         self.window, self.gradient_weight = int(window), float(gradient_weight)
         self.lambda_grad, self.normalized = float(lambda_grad), normalized
+        self.target = image
+
+    def fused_image(self, out: Tensor) -> Tensor:
+        return min_max_stretch_batch(out) if self.target == "stretch" else out.clamp(0.0, 1.0)
 
     def selected_target(self, batch: DistillBatch) -> Tensor:
         """The selected per-pixel target (B,1,H,W), detached."""
@@ -91,9 +101,9 @@ class SelectDistiller(Distiller):
         if s_out.dim() != 4 or t_out.dim() != 4 or s_out.shape[0] != t_out.shape[0] or s_out.shape[1] != 1:
             raise ValueError(f"select: outputs must be (B,1,H,W) and (B,K,H,W), got {tuple(s_out.shape)}, "
                              f"{tuple(t_out.shape)}")  # fmt: skip
-        candidates = resize_to(t_out, tuple(s_out.shape[-2:])).clamp(0.0, 1.0)
+        candidates = self.fused_image(resize_to(t_out, tuple(s_out.shape[-2:])))
         if self.include_student:
-            candidates = torch.cat([candidates, s_out.detach().clamp(0.0, 1.0)], dim=1)
+            candidates = torch.cat([candidates, self.fused_image(s_out.detach())], dim=1)
         with torch.no_grad():
             ir, vis = (at_least_float32(x) for x in (batch.ir, batch.vis))
             scores = local_quality(candidates, ir, vis, self.window, self.gradient_weight)
@@ -101,5 +111,7 @@ class SelectDistiller(Distiller):
 
     def forward(self, batch: DistillBatch) -> dict[str, Tensor]:
         s_out = at_least_float32(batch.student_out)
+        if self.target == "stretch":
+            s_out = min_max_stretch_batch(s_out)
         loss = response_loss(s_out, self.selected_target(batch), self.lambda_grad, self.normalized)
         return {self.key("out"): self.weight * loss}

@@ -258,7 +258,8 @@ def _fuse_all(
                 vis_path,
                 out / f"{stem}.png",
                 device=device,
-                output_range="stretch" if protocol.stretch else "clip",
+                # a stretching protocol stretches every model; otherwise each model's declared range applies
+                output_range="stretch" if protocol.stretch else getattr(model, "output_range", "clip"),
             )
         except ValueError as exc:
             report(str(exc))

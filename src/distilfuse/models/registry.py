@@ -15,6 +15,11 @@ from torch import nn
 Role = Literal["teacher", "student", "discriminator"]
 
 
+# safetensors metadata key: how the fused image is read from the raw output of the weights' model, "clip" (the
+# default) or "stretch" (trained on the min-max stretched output, `train.loss_space: stretch`).
+OUTPUT_RANGE_KEY = "distilfuse.output_range"
+
+
 class WeightsError(ValueError):
     """A weights file is missing, unreadable, or does not fit the model."""
 
@@ -121,8 +126,20 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(obj)
 
 
+def declared_output_range(path: str | Path) -> str:
+    """The output range a weights file declares (`OUTPUT_RANGE_KEY`): "clip" unless it says "stretch"."""
+    if Path(path).suffix != ".safetensors":
+        return "clip"
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        declared = (f.metadata() or {}).get(OUTPUT_RANGE_KEY, "clip")
+    return "stretch" if declared == "stretch" else "clip"
+
+
 def load_weights(model: nn.Module, path: str | Path, name: str = "") -> nn.Module:
-    """Strictly load `path` into `model`, with an error naming the file and what did not fit."""
+    """Strictly load `path` into `model`, with an error naming the file and what did not fit; the model's
+    `output_range` becomes the one the file declares."""
     state = read_state_dict(path)
     convert = getattr(model, "convert_state_dict", None)
     if convert is not None:
@@ -133,6 +150,7 @@ def load_weights(model: nn.Module, path: str | Path, name: str = "") -> nn.Modul
         first = str(exc).splitlines()[1:3]
         detail = "; ".join(line.strip() for line in first) or str(exc)
         raise WeightsError(f"{path}: does not fit model {name or type(model).__name__} ({detail})") from None
+    model.output_range = declared_output_range(path)
     return model
 
 

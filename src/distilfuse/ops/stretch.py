@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torch import Tensor
 
 
 def min_max_stretch(x: np.ndarray, high: float = 1.0) -> np.ndarray:
@@ -20,3 +22,13 @@ def min_max_stretch(x: np.ndarray, high: float = 1.0) -> np.ndarray:
         return np.zeros_like(x)
     # One rounding after an exact product: integer-valued images hit exact halves exactly.
     return (x - low) * high / (top - low)
+
+
+def min_max_stretch_batch(x: Tensor) -> Tensor:
+    """`min_max_stretch` of each sample of a batch (B,...) -> (B,...), differentiable (the gradient reaches the
+    extreme pixels through the range); a constant sample becomes zeros, as there."""
+    flat = x.flatten(1)
+    low = flat.amin(dim=1).view(-1, *([1] * (x.dim() - 1)))
+    span = flat.amax(dim=1).view_as(low) - low
+    stretched = (x - low) / torch.where(span > 0, span, torch.ones_like(span))
+    return torch.where(span > 0, stretched, torch.zeros_like(x))

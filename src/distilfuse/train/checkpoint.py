@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from distilfuse.io.atomic import atomic_write, remove_stale_partials
+from distilfuse.models.registry import OUTPUT_RANGE_KEY
 from distilfuse.train.config import ConfigError
 
 CHECKPOINT_FORMAT = 1
@@ -122,10 +123,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def save_weights(path: str | Path, model: nn.Module) -> Path:
-    """The model's state dict as safetensors (loads with `create(name, weights=path)`)."""
+def save_weights(path: str | Path, model: nn.Module, output_range: str = "clip") -> Path:
+    """The model's state dict as safetensors (loads with `create(name, weights=path)`), declaring the
+    output range its fused images are read with (`models.registry.OUTPUT_RANGE_KEY`)."""
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    return atomic_write(path, lambda tmp: save_file(state, tmp))
+    metadata = {OUTPUT_RANGE_KEY: output_range}
+    return atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
 
 
 def rng_state() -> dict[str, Any]:

@@ -60,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
 # FREE a spec checked where it is built (losses, distillers, strategies). `validation.mode` is optional and must
 # agree with the best metric's own direction.
 FREE = "free-form"
+LOSS_SPACES = ("raw", "unit", "stretch")  # train.loss_space: what the task losses see (Trainer.loss_space)
 SCHEMA: dict[str, Any] = {
     **{key: None for key in DEFAULTS},
     "student": {"name": None, "weights": None, "init_from_teacher": FREE},
@@ -353,7 +354,7 @@ def validate(cfg: dict) -> None:
     for key in ("checkpoint_every_steps", "validate_every", "log_every"):
         _integer(train[key], f"train.{key}", 0, allow_none=True)
     _choice(train["amp"], "train.amp", ("none", "bf16", "fp16"))
-    _choice(train["loss_space"], "train.loss_space", ("raw", "unit"))
+    _choice(train["loss_space"], "train.loss_space", LOSS_SPACES)
     _choice(train["deterministic"], "train.deterministic", (True, False, "warn"))
     _choice(train["progress"], "train.progress", (True, False))
 

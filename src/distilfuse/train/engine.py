@@ -20,6 +20,7 @@ from tqdm import tqdm
 from distilfuse.data.patches import PatchDataset, PatchPool, ShardedBatchSampler, downsample
 from distilfuse.distill.base import DistillBatch
 from distilfuse.models import FeatureTaps, create, freeze
+from distilfuse.ops.stretch import min_max_stretch_batch
 from distilfuse.train.checkpoint import (
     CHECKPOINT_FORMAT,
     claim_run_folder,
@@ -30,7 +31,7 @@ from distilfuse.train.checkpoint import (
     seed_everything,
     set_rng_state,
 )
-from distilfuse.train.config import ConfigError
+from distilfuse.train.config import LOSS_SPACES, ConfigError
 from distilfuse.train.data import TrainingData, to_device
 from distilfuse.train.distributed import DistContext, unwrap
 from distilfuse.train.logs import RunLog, epoch_line, peak_memory_mb
@@ -85,11 +86,19 @@ class Trainer:
                 f"student {cfg['student']['name']} has scale {getattr(self.student, 'scale', 1)}, "
                 f"strategy.scale is {self.scale}"
             )
-        if cfg["train"]["loss_space"] not in ("raw", "unit"):
-            raise ConfigError("train.loss_space must be raw or unit")
+        if cfg["train"]["loss_space"] not in LOSS_SPACES:
+            raise ConfigError(f"train.loss_space must be one of {', '.join(LOSS_SPACES)}")
         self.data = TrainingData.build(cfg["data"], self.seed, self.scale, self.dist)
         self.validator = (
-            Validator(cfg["validation"], self.data.val_crops, self.scale, self.device) if self.data.val_crops else None
+            Validator(
+                cfg["validation"],
+                self.data.val_crops,
+                self.scale,
+                self.device,
+                stretch=cfg["train"]["loss_space"] == "stretch",
+            )
+            if self.data.val_crops
+            else None
         )
         self.strategy: Strategy = self._make_strategy()
         per_step = self.strategy.batches_per_step
@@ -305,11 +314,20 @@ class Trainer:
                         terms[prefix + key] = value
         return out, terms
 
+    @property
+    def output_range(self) -> str:
+        """How `fuse` reads the trained weights' fused image (declared in the safetensors files)."""
+        return "stretch" if self.cfg["train"]["loss_space"] == "stretch" else "clip"
+
     def loss_space(self, raw: Tensor) -> Tensor:
-        """What task and adversarial losses see: the raw output, or the model's map to [0,1]
-        (`train.loss_space: unit`, for tanh generators whose raw output lives in [-1,1])."""
-        if self.cfg["train"]["loss_space"] == "unit":
+        """What task and adversarial losses see: the raw output, the model's map to [0,1] (`train.loss_space:
+        unit`, for tanh generators whose raw output lives in [-1,1]), or each sample min-max stretched
+        (`stretch`, for recipes whose evaluation protocol stretches the output, as MMDRFuse's does)."""
+        space = self.cfg["train"]["loss_space"]
+        if space == "unit":
             return unwrap(self.student).to_unit_range(raw)
+        if space == "stretch":
+            return min_max_stretch_batch(raw)
         return raw
 
     def optimize(self, loss: Tensor, name: str) -> None:
@@ -447,7 +465,7 @@ class Trainer:
         if improved:
             self._save("best.pt", weights_name="best.safetensors")
         if self.dist.is_main:
-            save_weights(self.out_dir / "last.safetensors", self.student)
+            save_weights(self.out_dir / "last.safetensors", self.student, self.output_range)
             self.log.write(self.out_dir, self.cfg, self.best, self.global_step)
 
     def validate(self) -> dict[str, float]:
@@ -483,7 +501,7 @@ class Trainer:
         if self.dist.is_main:
             save_checkpoint(self.out_dir / name, state, keep_previous=name == "last.pt")
             if weights_name:
-                save_weights(self.out_dir / weights_name, self.student)
+                save_weights(self.out_dir / weights_name, self.student, self.output_range)
         self.dist.barrier()
 
     def _restore(self, state: dict[str, Any], path: Path) -> None:

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from distilfuse.data.patches import downsample
+from distilfuse.ops.stretch import min_max_stretch_batch
 from distilfuse.train.config import ConfigError
 
 
@@ -18,12 +19,18 @@ class Validator:
     """Scores a student on fixed crops with `validation.metrics`; `validation.best_metric`, in its own
     direction (higher or lower is better), decides whether a score is the best so far.
 
+    `stretch` scores each crop's raw output min-max stretched, as a stretching protocol does.
     The names are resolved to canonical ones when it is built (before any training), and written back
     into `vcfg`, so the run's recorded config names what was measured.
     """
 
     def __init__(
-        self, vcfg: dict[str, Any], crops: list[tuple[np.ndarray, np.ndarray]], scale: int, device: torch.device
+        self,
+        vcfg: dict[str, Any],
+        crops: list[tuple[np.ndarray, np.ndarray]],
+        scale: int,
+        device: torch.device,
+        stretch: bool = False,
     ) -> None:
         from distilfuse.metrics import METRICS, resolve_metric_names
 
@@ -43,11 +50,13 @@ class Validator:
                 "drop validation.mode (the metric decides)"
             )
         self.metrics, self.best_metric, self.batch = list(vcfg["metrics"]), best, int(vcfg["batch"])
-        self.crops, self.scale, self.device = crops, scale, device
+        self.crops, self.scale, self.device, self.stretch = crops, scale, device, stretch
 
     @torch.no_grad()
     def scores(self, student: nn.Module) -> dict[str, float]:
-        """Mean of each metric over the crops (student in eval mode, then back in training mode; fused in [0,1])."""
+        """Mean of each metric over the crops (student in eval mode, then back in training mode), on the fused
+        image in [0,1]: the model's own, or its raw output min-max stretched per crop with `stretch` (what a
+        stretching protocol scores)."""
         import distilfuse.metrics as metrics  # imported only when validation runs
 
         student.eval()
@@ -62,7 +71,8 @@ class Validator:
                     chunk = crops[start : start + self.batch]
                     ir = torch.from_numpy(np.stack([c[0] for c in chunk]))[:, None].to(self.device)
                     vis = torch.from_numpy(np.stack([c[1] for c in chunk]))[:, None].to(self.device)
-                    fused = student(downsample(ir, self.scale), downsample(vis, self.scale))
+                    inputs = downsample(ir, self.scale), downsample(vis, self.scale)
+                    fused = min_max_stretch_batch(student(*inputs, raw=True)) if self.stretch else student(*inputs)
                     scores = metrics.compute_batch(fused.float(), ir, vis, metrics=self.metrics, data_range=1.0)
                     for k, v in scores.items():
                         sums[k] += float(torch.as_tensor(v, dtype=torch.float64).sum())
