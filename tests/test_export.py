@@ -14,6 +14,7 @@ from distilfuse.cli import export as export_cli
 from distilfuse.cli.main import UserError
 from distilfuse.export import EXAMPLE_SHAPE, ExportError, export_onnx
 from distilfuse.models import FusionModel, create, list_models
+from distilfuse.ops.stretch import min_max_stretch_batch
 
 onnxruntime = pytest.importorskip("onnxruntime")
 
@@ -153,3 +154,16 @@ def test_cli_refuses_non_finite_weights(tmp_path) -> None:
     save_file(state, str(tmp_path / "inf.safetensors"))
     with pytest.raises(UserError, match="inf.safetensors: weights hold non-finite values"):
         run_cli("mmdr-mini", "--weights", str(tmp_path / "inf.safetensors"), "--onnx", str(tmp_path / "m.onnx"))
+
+
+def test_weights_read_stretched_export_the_stretched_output(tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    model = create("mmdr-mini")
+    model.output_range = "stretch"  # as weights saved by a `train.loss_space: stretch` run declare
+    report = export_onnx(model, tmp_path / "stretched.onnx")
+    ir, vis = torch.rand(2, 1, 33, 21), torch.rand(2, 1, 33, 21)
+    fused = run_in_onnxruntime(report.path, ir, vis)
+    with torch.no_grad():
+        expected = min_max_stretch_batch(model(ir, vis, raw=True)).numpy()
+    assert np.abs(fused - expected).max() <= 1e-4
+    assert [(float(f.min()), float(f.max())) for f in fused] == [(0.0, pytest.approx(1.0))] * 2

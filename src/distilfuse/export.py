@@ -1,11 +1,12 @@
 """ONNX export of fusion models with dynamic batch, height and width, checked in onnxruntime.
 
 The graph takes ``ir`` and ``vis`` (B,1,H,W) float32 in [0,1] and returns ``fused`` (B,1,H*scale,W*scale) in
-[0,1], exactly ``model(ir, vis)``. The dynamo exporter (``torch.onnx.export(dynamo=True)`` with
-``dynamic_shapes``) is tried first; if it fails, the TorchScript exporter with ``dynamic_axes``. A traced
-graph can silently bake in sizes, so every export is run in onnxruntime at a size other than the export
-size (odd, and not a multiple of the model's ``size_multiple``) and compared with PyTorch before the file is
-moved into place (atomically, in the target folder).
+[0,1], exactly ``model(ir, vis)``, or each sample's raw output min-max stretched for weights that declare the
+output range "stretch" (``models.registry.OUTPUT_RANGE_KEY``), as ``distilfuse fuse`` reads them. The dynamo
+exporter (``torch.onnx.export(dynamo=True)`` with ``dynamic_shapes``) is tried first; if it fails, the
+TorchScript exporter with ``dynamic_axes``. A traced graph can silently bake in sizes, so every export is run
+in onnxruntime at a size other than the export size (odd, and not a multiple of the model's ``size_multiple``)
+and compared with PyTorch before the file is moved into place (atomically, in the target folder).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+
+from distilfuse.ops.stretch import min_max_stretch_batch
 
 DEFAULT_OPSET = 18
 TOLERANCE = 1e-4
@@ -129,10 +132,24 @@ def _check_in_onnxruntime(model: nn.Module, path: Path) -> float | None:
     return float(abs(got - expected).max())
 
 
+class StretchedOutput(nn.Module):
+    """A model whose fused image is its raw output min-max stretched per sample (weights trained that way)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.size_multiple = getattr(model, "size_multiple", 1)
+
+    def forward(self, ir: Tensor, vis: Tensor) -> Tensor:
+        return min_max_stretch_batch(self.model(ir, vis, raw=True))
+
+
 def export_onnx(model: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET) -> ExportReport:
     """Export ``model`` (a FusionModel; moved to the CPU) to ONNX at ``path``; raises ExportError when it cannot."""
     path = Path(path)
     model = model.to("cpu").eval()
+    if getattr(model, "output_range", "clip") == "stretch":
+        model = StretchedOutput(model).eval()
     example = tuple(torch.rand(2, *EXAMPLE_SHAPE, generator=torch.Generator().manual_seed(0)))
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     failures = []

@@ -364,7 +364,7 @@ def test_the_default_model_ships_trained_weights() -> None:
     assert card.shipped_weights is not None and card.shipped_weights.stat().st_size <= 200 * 1024
 
 
-def test_weights_trained_on_the_stretched_output_are_fused_stretched(tmp_path) -> None:
+def test_weights_trained_on_the_stretched_output_are_fused_stretched(tmp_path, capsys) -> None:
     """Weights saved with output range "stretch" are read stretched unless --clip says otherwise; --stretch
     stretches any weights."""
     from distilfuse.models import create
@@ -386,6 +386,8 @@ def test_weights_trained_on_the_stretched_output_are_fused_stretched(tmp_path) -
         out = tmp_path / f"{name}.png"
         args = ("--model", "mmdr-mini", "--weights", str(tmp_path / f"{weights}.safetensors"), *flags)
         assert _fuse(tmp_path / "ir.png", tmp_path / "vis.png", out, *args) == 0
+        shown = "clipped" if name.endswith("clip") else "stretched"
+        assert capsys.readouterr().out.rstrip().endswith(f"model mmdr-mini, output {shown})")
         fused[name] = read_image(out).astype(int)
     assert np.array_equal(fused["declared"], fused["forced_stretch"])
     assert np.array_equal(fused["forced_clip"], fused["clip"])

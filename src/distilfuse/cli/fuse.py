@@ -166,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     if not jobs:
         raise UserError("nothing to fuse" + ("" if problems else f": no pairs in {args.ir} and {args.vis}"))
     model = load_model(args)
+    output_range = args.output_range or getattr(model, "output_range", "clip")  # the weights declare their own
     _prepare_output_folder(args.out if folder_mode else jobs[0][3].parent)
     failed, start = 0, time.perf_counter()
     for _stem, ir_path, vis_path, out_path in tqdm(jobs, desc="fusing", unit="pair", disable=not folder_mode):
@@ -177,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
                 out_path,
                 device=args.device,
                 tile=args.tile,
-                output_range=args.output_range or getattr(model, "output_range", "clip"),
+                output_range=output_range,
                 ir_scaling=args.ir_scaling,
                 colour_from=args.colour_from,
                 bits=args.bits,
@@ -191,5 +192,6 @@ def run(args: argparse.Namespace) -> int:
     fused = len(jobs) - failed
     failed += len(problems)
     where = args.out if folder_mode else jobs[0][3]
-    print(f"fused {fused}, failed {failed} -> {where} ({seconds:.2f} s, model {args.model})")
+    shown = "stretched" if output_range == "stretch" else "clipped"
+    print(f"fused {fused}, failed {failed} -> {where} ({seconds:.2f} s, model {args.model}, output {shown})")
     return 1 if failed else 0
