@@ -16,6 +16,7 @@ many metrics each distilled arm wins against no-KD. Test sets are for this final
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -38,12 +39,19 @@ def distilfuse(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "distilfuse", *args], check=True)
 
 
-def train_arm(config: Path, overrides: list[str], out: Path, flags: list[str]) -> float:
-    """Train (or resume, or reuse) one arm; returns the wall time spent now."""
-    start = time.perf_counter()
+def train_arm(config: Path, overrides: list[str], out: Path, flags: list[str]) -> None:
+    """Train (or resume, or reuse) one arm."""
     resume = ["--resume"] if (out / "last.pt").is_file() else []
     distilfuse("train", str(config), *overrides, "--out", str(out), "--quiet", *flags, *resume)
-    return time.perf_counter() - start
+
+
+def arm_summary(out: Path) -> str:
+    """An arm's training time (its epochs' times in log.json, so also for a reused or resumed arm) and best epoch."""
+    log = json.loads((out / "log.json").read_text())
+    minutes = sum(epoch["seconds"] for epoch in log["epochs"]) / 60
+    best = log.get("best") or {}
+    chosen = f", best {best['metric']} {best['value']:.4g} at epoch {best['epoch']}" if best.get("epoch") else ""
+    return f"{minutes:.1f} min over {len(log['epochs'])} epochs{chosen}"
 
 
 def ablation_arms(config: Path, kd_label: str, extra: list[str]) -> dict[str, tuple[Path, list[str]]]:
@@ -96,9 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
 
     arms = ablation_arms(args.config, args.kd_label, args.arm)
-    seconds = {}
     for arm, (config, flags) in arms.items():
-        seconds[arm] = train_arm(config, args.overrides, out / arm, flags)
+        train_arm(config, args.overrides, out / arm, flags)
 
     stretch = ["--stretch"] if args.stretch else []
     lines = [
@@ -107,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `python benchmarks/kd_ablation.py {' '.join(argv if argv is not None else sys.argv[1:])}`; "
         f"started {started}, load average {load:.2f}.",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in machine_info(torch.device("cpu")).items()) + ".",
-        "Training wall time (this invocation): "
-        + ", ".join(f"{a} {s / 60:.1f} min" for a, s in seconds.items())
+        "Training time (each arm's log.json): "
+        + "; ".join(f"{arm} {arm_summary(out / arm)}" for arm in arms)
         + f". Weights: each arm's best validation checkpoint (held-out training pairs). Scored with the cdd "
         f"profile{', outputs min-max stretched' if args.stretch else ''}.",
         "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,9 @@ def test_an_interrupted_arm_resumes(ablation, tmp_path, monkeypatch) -> None:
     ablation.train_arm(Path("a.yaml"), ["train.epochs=2"], tmp_path, ["--no-distill"])
     assert "--resume" not in calls[0] and calls[1][-1] == "--resume"
     assert calls[0] == ("train", "a.yaml", "train.epochs=2", "--out", str(tmp_path), "--quiet", "--no-distill")
+
+
+def test_an_arms_time_is_read_from_its_log_so_a_reused_arm_reports_its_training(ablation, tmp_path) -> None:
+    log = {"epochs": [{"seconds": 90.0}, {"seconds": 150.0}], "best": {"epoch": 2, "metric": "Qabf", "value": 0.51234}}
+    (tmp_path / "log.json").write_text(json.dumps(log))
+    assert ablation.arm_summary(tmp_path) == "4.0 min over 2 epochs, best Qabf 0.5123 at epoch 2"
