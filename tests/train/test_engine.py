@@ -273,15 +273,20 @@ def test_best_epoch_follows_the_metrics_own_direction(metric: str, pick, tmp_pat
     assert summary["best"] == {"epoch": values.index(pick(values)) + 1, "metric": metric, "value": pick(values)}
 
 
-@pytest.mark.parametrize("space", ["raw", "stretch"])
+@pytest.mark.parametrize(("space", "val_stretch"), [("raw", None), ("stretch", None), ("raw", True)])
 def test_stretch_loss_space_trains_and_validates_the_stretched_output(
-    space: str, tmp_path: Path, synthetic_root: Path
+    space: str, val_stretch: bool | None, tmp_path: Path, synthetic_root: Path
 ) -> None:
-    trainer = Trainer(tiny_config(tmp_path, synthetic_root, train={"loss_space": space, "epochs": 1}), tmp_path / "r")
+    """`loss_space: stretch` trains and validates on the stretched output; `validation.stretch` alone only
+    validates on it (a run trained on the raw output, its checkpoint chosen for a stretching protocol)."""
+    cfg = tiny_config(
+        tmp_path, synthetic_root, train={"loss_space": space, "epochs": 1}, validation={"stretch": val_stretch}
+    )
+    trainer = Trainer(cfg, tmp_path / "r")
     raw = 0.2 + 0.3 * torch.rand(2, 1, 8, 8)
     expected = min_max_stretch_batch(raw) if space == "stretch" else raw
     assert torch.equal(trainer.loss_space(raw), expected)
-    assert trainer.validator.stretch == (space == "stretch")
+    assert trainer.validator.stretch == (space == "stretch" or bool(val_stretch))
     assert math.isfinite(trainer.fit()["best"]["value"])
     for name in ("best.safetensors", "last.safetensors"):  # `fuse` reads them as they were trained
         assert create("mmdr-mini", weights=tmp_path / "r" / name).output_range == ("clip" if space == "raw" else space)

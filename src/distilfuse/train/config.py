@@ -53,7 +53,8 @@ DEFAULTS: dict[str, Any] = {
         "deterministic": False,
         "progress": True,
     },
-    "validation": {"metrics": ["SSIM", "Qabf"], "best_metric": "Qabf", "batch": 4},
+    # stretch: score the min-max stretched raw output; null follows train.loss_space (stretch or not)
+    "validation": {"metrics": ["SSIM", "Qabf"], "best_metric": "Qabf", "batch": 4, "stretch": None},
 }
 
 # The keys a recipe may use: a dict lists a section's keys, [schema] the schema of a list's items, None a value,
@@ -362,6 +363,7 @@ def validate(cfg: dict) -> None:
     if not isinstance(val["metrics"], list) or not val["metrics"]:
         raise ConfigError(f"validation.metrics must be a non-empty list of metric names, not {val['metrics']!r}")
     _integer(val["batch"], "validation.batch", 1)
+    _choice(val["stretch"], "validation.stretch", (None, True, False))
     if "mode" in val:
         _choice(val["mode"], "validation.mode", ("max", "min"))
 

@@ -95,7 +95,7 @@ class Trainer:
                 self.data.val_crops,
                 self.scale,
                 self.device,
-                stretch=cfg["train"]["loss_space"] == "stretch",
+                stretch=self.validates_stretched,
             )
             if self.data.val_crops
             else None
@@ -313,6 +313,12 @@ class Trainer:
                     for key, value in self.distiller_runners[name](seen).items():
                         terms[prefix + key] = value
         return out, terms
+
+    @property
+    def validates_stretched(self) -> bool:
+        """Whether validation scores the stretched raw output: `validation.stretch`, else the loss space's."""
+        chosen = self.cfg["validation"].get("stretch")
+        return self.cfg["train"]["loss_space"] == "stretch" if chosen is None else bool(chosen)
 
     @property
     def output_range(self) -> str:
