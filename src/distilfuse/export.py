@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from distilfuse.models.registry import output_range_of
 from distilfuse.ops.stretch import min_max_stretch_batch
 
 DEFAULT_OPSET = 18
@@ -148,7 +149,7 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET) 
     """Export ``model`` (a FusionModel; moved to the CPU) to ONNX at ``path``; raises ExportError when it cannot."""
     path = Path(path)
     model = model.to("cpu").eval()
-    if getattr(model, "output_range", "clip") == "stretch":
+    if output_range_of(model) == "stretch":
         model = StretchedOutput(model).eval()
     example = tuple(torch.rand(2, *EXAMPLE_SHAPE, generator=torch.Generator().manual_seed(0)))
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")

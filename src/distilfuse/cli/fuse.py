@@ -157,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
 
     from distilfuse.inference import fuse_file
     from distilfuse.io import DEFAULT_MAX_PIXELS
+    from distilfuse.models import output_range_of
 
     if args.max_pixels is not None and args.max_pixels < 0:
         raise UserError(f"--max-pixels {args.max_pixels}: use 0 (no limit) or a positive number")
@@ -166,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     if not jobs:
         raise UserError("nothing to fuse" + ("" if problems else f": no pairs in {args.ir} and {args.vis}"))
     model = load_model(args)
-    output_range = args.output_range or getattr(model, "output_range", "clip")  # the weights declare their own
+    output_range = args.output_range or output_range_of(model)
     _prepare_output_folder(args.out if folder_mode else jobs[0][3].parent)
     failed, start = 0, time.perf_counter()
     for _stem, ir_path, vis_path, out_path in tqdm(jobs, desc="fusing", unit="pair", disable=not folder_mode):

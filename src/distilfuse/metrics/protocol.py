@@ -249,6 +249,7 @@ def _fuse_all(
     model: Any, pairs: Pairs, out: Path, protocol: Protocol, device: str, report: Callable[[str], None]
 ) -> None:
     from distilfuse.inference import fuse_file
+    from distilfuse.models import output_range_of
 
     for stem, ir_path, vis_path in pairs:
         try:  # one bad pair must not stop the others; it is reported and then missing from the scores
@@ -259,7 +260,7 @@ def _fuse_all(
                 out / f"{stem}.png",
                 device=device,
                 # a stretching protocol stretches every model; otherwise each model's declared range applies
-                output_range="stretch" if protocol.stretch else getattr(model, "output_range", "clip"),
+                output_range="stretch" if protocol.stretch else output_range_of(model),
             )
         except ValueError as exc:
             report(str(exc))

@@ -9,6 +9,7 @@ from distilfuse.models.registry import (
     get_card,
     list_models,
     load_weights,
+    output_range_of,
     read_state_dict,
     register_model,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "get_card",
     "list_models",
     "load_weights",
+    "output_range_of",
     "pad_to_multiple",
     "read_state_dict",
     "register_model",

@@ -137,6 +137,11 @@ def declared_output_range(path: str | Path) -> str:
     return "stretch" if declared == "stretch" else "clip"
 
 
+def output_range_of(model: nn.Module) -> str:
+    """How the model's fused image is read from its raw output: what its weights declared, else "clip"."""
+    return getattr(model, "output_range", "clip")
+
+
 def load_weights(model: nn.Module, path: str | Path, name: str = "") -> nn.Module:
     """Strictly load `path` into `model`, with an error naming the file and what did not fit; the model's
     `output_range` becomes the one the file declares."""
