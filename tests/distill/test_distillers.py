@@ -20,6 +20,7 @@ SPECS = {
     "mlkd": ({"pairs": [["f2", "g2"]]}, {"mlkd:att:f2/g2", "mlkd:sim:f2/g2", "mlkd:out"}, 0),
     "hkd": ({"pairs": [["f1", "g1"]], "fusion_pair": ["f2", "g2"]}, {"hkd:label", "hkd:f1/g1"}, 2),
     "select": ({"include_student": False}, {"select:out"}, 0),
+    "corr": ({}, {"corr:out"}, 0),
 }
 # Self-distillation specs (teacher = a copy of the student): every term must vanish.
 SELF_SPECS = {
@@ -31,6 +32,7 @@ SELF_SPECS = {
     "mlkd": {"pairs": [["f1", "f1"], ["f2", "f2"]]},
     "hkd": {"pairs": [["f1", "f1"], ["f2", "f2"]], "fusion_pair": ["f2", "f2"]},
     "select": {},
+    "corr": {},
 }
 
 

@@ -17,7 +17,8 @@ from distilfuse.train.config import load_config
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # Recipes whose teacher is a fusion network at the student's scale (HKDnet's SR students differ in kind).
 RECIPES = ["mmdr.yaml", "mmdr_official.yaml", "mmdr_select.yaml", "mmdr_select_stretch.yaml"]
-RECIPES += ["mmdr_select_valstretch.yaml", "mlkd_ship.yaml", "mlkd_mmdr.yaml", "scakd.yaml"]
+RECIPES += ["mmdr_select_valstretch.yaml", "mmdr_mini_select.yaml", "mmdr_mini_corr.yaml", "mmdr_corr.yaml"]
+RECIPES += ["mlkd_ship.yaml", "mlkd_mmdr.yaml", "scakd.yaml"]
 
 
 def as_self_distillation(spec: dict) -> dict:

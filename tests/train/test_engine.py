@@ -273,12 +273,15 @@ def test_best_epoch_follows_the_metrics_own_direction(metric: str, pick, tmp_pat
     assert summary["best"] == {"epoch": values.index(pick(values)) + 1, "metric": metric, "value": pick(values)}
 
 
-@pytest.mark.parametrize(("space", "val_stretch"), [("raw", None), ("stretch", None), ("raw", True)])
+@pytest.mark.parametrize(
+    ("space", "val_stretch"), [("raw", None), ("stretch", None), ("raw", True), ("stretch", False)]
+)
 def test_stretch_loss_space_trains_and_validates_the_stretched_output(
     space: str, val_stretch: bool | None, tmp_path: Path, synthetic_root: Path
 ) -> None:
     """`loss_space: stretch` trains and validates on the stretched output; `validation.stretch` alone only
-    validates on it (a run trained on the raw output, its checkpoint chosen for a stretching protocol)."""
+    validates on it (a run trained on the raw output, its checkpoint chosen for a stretching protocol); weights of
+    either are declared as read stretched."""
     cfg = tiny_config(
         tmp_path, synthetic_root, train={"loss_space": space, "epochs": 1}, validation={"stretch": val_stretch}
     )
@@ -286,10 +289,12 @@ def test_stretch_loss_space_trains_and_validates_the_stretched_output(
     raw = 0.2 + 0.3 * torch.rand(2, 1, 8, 8)
     expected = min_max_stretch_batch(raw) if space == "stretch" else raw
     assert torch.equal(trainer.loss_space(raw), expected)
-    assert trainer.validator.stretch == (space == "stretch" or bool(val_stretch))
+    validated_stretched = space == "stretch" if val_stretch is None else val_stretch
+    assert trainer.validator.stretch == validated_stretched
     assert math.isfinite(trainer.fit()["best"]["value"])
-    for name in ("best.safetensors", "last.safetensors"):  # `fuse` reads them as they were trained
-        assert create("mmdr-mini", weights=tmp_path / "r" / name).output_range == ("clip" if space == "raw" else space)
+    declared = "stretch" if space == "stretch" or validated_stretched else "clip"
+    for name in ("best.safetensors", "last.safetensors"):  # `fuse` reads them as they were trained and chosen
+        assert create("mmdr-mini", weights=tmp_path / "r" / name).output_range == declared
 
 
 def test_a_mode_against_the_metrics_direction_is_refused(tmp_path: Path, synthetic_root: Path) -> None:

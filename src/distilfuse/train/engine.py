@@ -322,8 +322,11 @@ class Trainer:
 
     @property
     def output_range(self) -> str:
-        """How `fuse` reads the trained weights' fused image (declared in the safetensors files)."""
-        return "stretch" if self.cfg["train"]["loss_space"] == "stretch" else "clip"
+        """How `fuse` reads the trained weights' fused image (declared in the safetensors files): stretched when
+        the run trained on the stretched output or chose its checkpoint on it (a model for a stretching protocol,
+        whose raw output may be compressed), else clipped."""
+        stretched = self.cfg["train"]["loss_space"] == "stretch" or self.validates_stretched
+        return "stretch" if stretched else "clip"
 
     def loss_space(self, raw: Tensor) -> Tensor:
         """What task and adversarial losses see: the raw output, the model's map to [0,1] (`train.loss_space:
