@@ -122,6 +122,7 @@ class Distiller(nn.Module):
     name = "base"
     needs_adapters = False  # whether the loss compares channels one to one
     requires_pairs = False  # distillers defined only on feature pairs say so
+    outputs_only = False  # distillers of the outputs alone refuse feature pairs
     default_weight = 1.0
 
     def __init__(
@@ -137,6 +138,8 @@ class Distiller(nn.Module):
         self.pairs = self._parse_pairs(pairs)
         if self.requires_pairs and not self.pairs:
             raise ValueError(f"{self.name}: needs at least one feature pair")
+        if self.outputs_only and self.pairs:
+            raise ValueError(f"{self.name}: distils outputs only; pairs must be empty")
         all_pairs = self.pairs + self._parse_pairs(extra_pairs)
         for s_name, t_name in all_pairs:
             _check_feature(student, s_name, "student")

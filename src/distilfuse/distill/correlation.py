@@ -23,6 +23,8 @@ class CorrelationDistiller(Distiller):
     A student equal to the teacher up to a positive gain and an offset gets no gradient.
     """
 
+    outputs_only = True
+
     def __init__(
         self,
         student: nn.Module,
@@ -31,11 +33,9 @@ class CorrelationDistiller(Distiller):
         weight: float | None = None,
         lambda_grad: float = 1.0,
     ) -> None:
-        if pairs:
-            raise ValueError("corr: distils outputs only; pairs must be empty")
         if lambda_grad < 0:
             raise ValueError(f"corr: lambda_grad must be >= 0, got {lambda_grad}")
-        super().__init__(student, teacher, (), weight)
+        super().__init__(student, teacher, pairs, weight)
         self.lambda_grad = float(lambda_grad)
 
     def forward(self, batch: DistillBatch) -> dict[str, Tensor]:

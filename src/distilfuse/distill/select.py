@@ -63,6 +63,7 @@ class SelectDistiller(Distiller):
     the stretched output, `train.loss_space: stretch`).
     """
 
+    outputs_only = True
     target = "clamp"  # as mlkd's `target`: the target is a fused image in [0,1], never the raw output
 
     def __init__(
@@ -79,13 +80,11 @@ class SelectDistiller(Distiller):
         normalized: bool = True,
         image: str = "clamp",
     ) -> None:
-        if pairs:
-            raise ValueError("select: distils outputs only; pairs must be empty")
         if temperature < 0 or window < 3 or window % 2 == 0:
             raise ValueError(f"select: temperature must be >= 0 and window odd >= 3, got {temperature}, {window}")
         if image not in ("clamp", "stretch"):
             raise ValueError(f"select: image must be clamp or stretch, got {image!r}")
-        super().__init__(student, teacher, (), weight)
+        super().__init__(student, teacher, pairs, weight)
         self.include_student, self.temperature = include_student, float(temperature)
         self.window, self.gradient_weight = int(window), float(gradient_weight)
         self.lambda_grad, self.normalized = float(lambda_grad), normalized
