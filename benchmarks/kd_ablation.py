@@ -31,6 +31,7 @@ from distilfuse.io import pair_by_stem
 from distilfuse.metrics.evaluate import HEADLINE_METRICS as HEADLINE
 from distilfuse.metrics.evaluate import evaluate_folders, method_table, metrics_won
 from distilfuse.train.config import load_config, path_variables
+from distilfuse.train.init_trials import TRIALS_DIR
 
 NO_KD = "no-KD"
 
@@ -46,12 +47,16 @@ def train_arm(config: Path, overrides: list[str], out: Path, flags: list[str]) -
 
 
 def arm_summary(out: Path) -> str:
-    """An arm's training time (its epochs' times in log.json, so also for a reused or resumed arm) and best epoch."""
+    """An arm's training time (its epochs' times in log.json, so also for a reused or resumed arm, plus those of
+    its initialisation trials) and best epoch."""
     log = json.loads((out / "log.json").read_text())
     minutes = sum(epoch["seconds"] for epoch in log["epochs"]) / 60
+    trials = [json.loads(p.read_text())["epochs"] for p in sorted(out.glob(f"{TRIALS_DIR}/*/log.json"))]
+    minutes += sum(epoch["seconds"] for epochs in trials for epoch in epochs) / 60
     best = log.get("best") or {}
     chosen = f", best {best['metric']} {best['value']:.4g} at epoch {best['epoch']}" if best.get("epoch") else ""
-    return f"{minutes:.1f} min over {len(log['epochs'])} epochs{chosen}"
+    tried = f" (with {len(trials)} initialisation trials)" if trials else ""
+    return f"{minutes:.1f} min over {len(log['epochs'])} epochs{tried}{chosen}"
 
 
 def ablation_arms(config: Path, kd_label: str, extra: list[str]) -> dict[str, tuple[Path, list[str]]]:

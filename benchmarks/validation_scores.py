@@ -23,19 +23,27 @@ from distilfuse.models import create
 from distilfuse.train.config import load_config
 from distilfuse.train.data import TrainingData
 from distilfuse.train.distributed import DistContext
+from distilfuse.train.teachers import build_teacher
 from distilfuse.train.validation import Validator
 
 METRICS = ["SD", "SF", "MI", "VIF", "Qabf", "SSIM"]
 
 
-def score_tables(config: Path, overrides: list[str], weights: dict[str, str], metrics: list[str]) -> str:
-    """Markdown: the mean `metrics` of each weights file over the recipe's validation crops, clipped and stretched."""
+def score_tables(
+    config: Path, overrides: list[str], weights: dict[str, str], metrics: list[str], teacher: bool = False
+) -> str:
+    """Markdown: the mean `metrics` of each weights file (and of the recipe's teacher with `teacher`) over the
+    recipe's validation crops, clipped and stretched."""
     cfg = load_config(config, overrides)
     scale = int(cfg["strategy"].get("scale", 1))
     data = TrainingData.build(cfg["data"], int(cfg["seed"]), scale, DistContext.from_env("cpu"))
     if not data.val_crops:
         raise SystemExit(f"{config}: data.val_pairs is 0, so the recipe has no validation crops")
     models = {label: create(cfg["student"]["name"], weights=path) for label, path in weights.items()}
+    if teacher:
+        if not cfg.get("teacher"):
+            raise SystemExit(f"{config}: --teacher given but the recipe has no teacher")
+        models["teacher"] = build_teacher(cfg["teacher"])
     lines = []
     for stretch in (False, True):
         vcfg = {"metrics": list(metrics), "best_metric": metrics[0], "batch": 4}
@@ -53,13 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides (e.g. seed=1)")
     p.add_argument("--weights", action="append", required=True, metavar="LABEL=WEIGHTS", help="repeatable")
     p.add_argument("--metrics", nargs="+", default=METRICS)
+    p.add_argument("--teacher", action="store_true", help="add a row for the recipe's teacher")
     args = p.parse_args(argv)
     weights = dict(w.partition("=")[::2] for w in args.weights)
     if any(not label or not path for label, path in weights.items()) or len(weights) < len(args.weights):
         raise SystemExit(f"--weights {args.weights}: expected distinct LABEL=WEIGHTS")
     torch.set_num_threads(1)
     print("Machine: " + ", ".join(f"{k} {v}" for k, v in machine_info(torch.device("cpu")).items()) + ".\n")
-    print(score_tables(args.config, args.overrides, weights, args.metrics))
+    print(score_tables(args.config, args.overrides, weights, args.metrics, args.teacher))
     return 0
 
 

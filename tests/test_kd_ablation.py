@@ -44,3 +44,9 @@ def test_an_arms_time_is_read_from_its_log_so_a_reused_arm_reports_its_training(
     log = {"epochs": [{"seconds": 90.0}, {"seconds": 150.0}], "best": {"epoch": 2, "metric": "Qabf", "value": 0.51234}}
     (tmp_path / "log.json").write_text(json.dumps(log))
     assert ablation.arm_summary(tmp_path) == "4.0 min over 2 epochs, best Qabf 0.5123 at epoch 2"
+    for i in range(2):
+        (tmp_path / "init_trials" / str(i)).mkdir(parents=True)
+        (tmp_path / "init_trials" / str(i) / "log.json").write_text(json.dumps({"epochs": [{"seconds": 30.0}]}))
+    assert ablation.arm_summary(tmp_path) == (
+        "5.0 min over 2 epochs (with 2 initialisation trials), best Qabf 0.5123 at epoch 2"
+    )

@@ -52,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
         "loss_space": "raw",
         "deterministic": False,
         "progress": True,
+        # > 1: train that many student initialisations for init_trial_epochs, keep the lowest training loss
+        "init_trials": 1,
+        "init_trial_epochs": 2,
     },
     # stretch: score the min-max stretched raw output; null follows train.loss_space (stretch or not)
     "validation": {"metrics": ["SSIM", "Qabf"], "best_metric": "Qabf", "batch": 4, "stretch": None},
@@ -64,7 +67,8 @@ FREE = "free-form"
 LOSS_SPACES = ("raw", "unit", "stretch")  # train.loss_space: what the task losses see (Trainer.loss_space)
 SCHEMA: dict[str, Any] = {
     **{key: None for key in DEFAULTS},
-    "student": {"name": None, "weights": None, "init_from_teacher": FREE},
+    # init_seed: draw the student's initial weights from this seed (default: the recipe seed's own draw)
+    "student": {"name": None, "weights": None, "init_from_teacher": FREE, "init_seed": None},
     "teacher": {"name": None, "weights": None, "members": [{"name": None, "weights": None}]},
     "losses": FREE,
     "distillers": FREE,
@@ -296,8 +300,12 @@ def _choice(value: Any, key: str, choices: tuple) -> None:
 def validate(cfg: dict) -> None:
     """Fail early, with one line naming the key, on what would otherwise fail mid-run."""
     _integer(cfg["seed"], "seed", 0)
-    if not cfg["student"].get("name"):
+    student = cfg["student"]
+    if not student.get("name"):
         raise ConfigError("student.name is required")
+    _integer(student.get("init_seed"), "student.init_seed", 0, allow_none=True)
+    if student.get("init_seed") is not None and student.get("weights"):
+        raise ConfigError("student.init_seed draws initial weights: it cannot go with student.weights")
     teacher = cfg.get("teacher")
     if teacher is not None:
         members = teacher.get("members")
@@ -358,6 +366,13 @@ def validate(cfg: dict) -> None:
     _choice(train["loss_space"], "train.loss_space", LOSS_SPACES)
     _choice(train["deterministic"], "train.deterministic", (True, False, "warn"))
     _choice(train["progress"], "train.progress", (True, False))
+    _integer(train["init_trials"], "train.init_trials", 1)
+    _integer(train["init_trial_epochs"], "train.init_trial_epochs", 1)
+    if train["init_trials"] > 1:
+        if student.get("weights") or student.get("init_seed") is not None:
+            raise ConfigError("train.init_trials chooses the initial weights: drop student.weights, student.init_seed")
+        if train["init_trial_epochs"] > train["epochs"]:
+            raise ConfigError("train.init_trial_epochs must not exceed train.epochs")
 
     val = cfg["validation"]
     if not isinstance(val["metrics"], list) or not val["metrics"]:

@@ -25,6 +25,7 @@ from distilfuse.train.checkpoint import (
     CHECKPOINT_FORMAT,
     claim_run_folder,
     load_resume_checkpoint,
+    previous_checkpoint,
     rng_state,
     save_checkpoint,
     save_weights,
@@ -34,6 +35,7 @@ from distilfuse.train.checkpoint import (
 from distilfuse.train.config import LOSS_SPACES, ConfigError
 from distilfuse.train.data import TrainingData, to_device
 from distilfuse.train.distributed import DistContext, unwrap
+from distilfuse.train.init_trials import choose_initialisation
 from distilfuse.train.logs import RunLog, epoch_line, peak_memory_mb
 from distilfuse.train.optim import build_optimizer, build_scheduler
 from distilfuse.train.strategies import STRATEGIES, Phase, Strategy
@@ -137,6 +139,11 @@ class Trainer:
         cfg = self.cfg
         scfg = cfg["student"]
         self.student = create(scfg["name"], weights=scfg.get("weights")).to(self.device).train()
+        if scfg.get("init_seed") is not None:
+            # Drawn aside, so that the global random state (data order, distiller layers) is the recipe seed's.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(scfg["init_seed"]))
+                self.student.load_state_dict(create(scfg["name"], weights=None).state_dict())
         for prefix in getattr(self.student, "unused_parameters", ()):
             for name, p in self.student.named_parameters():
                 if name.startswith(prefix):
@@ -552,5 +559,21 @@ def train(
     """Train a config (see `distilfuse.train.config.load_config`) into `out_dir`; returns a summary.
 
     An `out_dir` holding an earlier run is refused unless `resume` (continue it) or `overwrite` (replace it).
+    With `train.init_trials` > 1 the student's initialisation is chosen first (`train.init_trials`).
     """
+    out_dir = Path(out_dir)
+    if int(cfg["train"]["init_trials"]) > 1:
+        if DistContext.from_env(torch.device(device).type).enabled:
+            raise ConfigError("train.init_trials runs in one process: set it to 1 under torchrun")
+
+        def run_trial(trial_cfg: dict[str, Any], folder: Path, epochs: int) -> None:
+            trial_cfg["train"]["validate_every"] = 0
+            trainer = Trainer(trial_cfg, folder, device=device, progress=progress, overwrite=True)
+            steps, limit = epochs * trainer.steps_per_epoch, cfg["train"]["max_steps"]
+            trainer.cfg["train"]["max_steps"] = steps if limit is None else min(steps, limit)
+            trainer.fit()
+
+        cfg = choose_initialisation(cfg, out_dir, run_trial, resume, overwrite, say=tqdm.write)
+        # The trials may have ended before the run's first checkpoint: a resume then starts the run itself.
+        resume = resume and any(p.is_file() for p in (out_dir / "last.pt", previous_checkpoint(out_dir / "last.pt")))
     return Trainer(cfg, out_dir, device=device, resume=resume, progress=progress, overwrite=overwrite).fit()
