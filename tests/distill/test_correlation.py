@@ -20,7 +20,7 @@ def loss_and_grad(spec: dict, student_out: torch.Tensor, t_out: torch.Tensor) ->
     s = student_out.clone().requires_grad_(True)
     (loss,) = distiller(DistillBatch({}, {}, s, t_out, t_out, t_out)).values()
     (grad,) = torch.autograd.grad(loss, s)
-    return float(loss), grad
+    return float(loss.detach()), grad
 
 
 @pytest.mark.parametrize("lambda_grad", [0.0, 1.0])
