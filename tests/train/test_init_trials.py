@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from distilfuse.train import ConfigError, Trainer, train
+from distilfuse.train.checkpoint import RUN_FILES
 from distilfuse.train.init_trials import TRIALS_DIR, TRIALS_FILE, candidate_init_seeds
 from tests.train.conftest import assert_same_state, state_of, tiny_config
 
@@ -74,15 +75,26 @@ def test_a_resume_before_the_first_checkpoint_reuses_finished_trials(tmp_path: P
     train(cfg, tmp_path / "straight")
     run = tmp_path / "resumed"
     train(cfg, run)
-    for name in ("last.pt", "last.previous.pt", "best.pt", "last.safetensors", "best.safetensors", TRIALS_FILE):
-        (run / name).unlink(missing_ok=True)  # as if killed during the last trial's checkpoint
-    for name in ("log.csv", "steps.csv", "log.json", "curves.png"):
-        (run / name).unlink()
+    for name in (*RUN_FILES, TRIALS_FILE):
+        (run / name).unlink(missing_ok=True)  # as if killed during the last trial
     finished = run / TRIALS_DIR / "0" / "log.json"
     stamp = finished.stat().st_mtime_ns
     train(cfg, run, resume=True)
     assert finished.stat().st_mtime_ns == stamp
     assert_same_state(state_of(tmp_path / "straight"), state_of(run))
+
+
+def test_a_resume_with_another_recipe_trains_the_trials_again(tmp_path: Path, synthetic_root: Path) -> None:
+    run = tmp_path / "run"
+    train(tiny_config(tmp_path, synthetic_root, train={**TRIALS, "max_steps": 7}), run)
+    trial_log = run / TRIALS_DIR / "0" / "log.json"
+    stamp = trial_log.stat().st_mtime_ns
+    for name in RUN_FILES:
+        (run / name).unlink(missing_ok=True)  # killed before its first checkpoint: the run itself starts afresh
+    changed = [{"type": "max_intensity", "weight": 2.0}, {"type": "max_gradient", "weight": 10.0}]
+    train(tiny_config(tmp_path, synthetic_root, train=TRIALS, losses=changed), run, resume=True)
+    assert trial_log.stat().st_mtime_ns != stamp
+    assert json.loads(trial_log.read_text())["config"]["losses"][0]["weight"] == 2.0
 
 
 def test_trials_refuse_an_occupied_folder_before_training(tmp_path: Path, synthetic_root: Path) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from distilfuse.train.checkpoint import claim_run_folder
+from distilfuse.train.checkpoint import RESUME_FIXED, claim_run_folder
 from distilfuse.train.config import ConfigError
 from distilfuse.train.logs import write_json
 
@@ -40,13 +40,16 @@ def with_init_seed(cfg: dict[str, Any], init_seed: int | None) -> dict[str, Any]
     return out
 
 
-def final_loss(run_dir: Path, epochs: int) -> float | None:
-    """The mean training loss of the trial's last epoch, or None when it has not finished `epochs` epochs."""
+def final_loss(run_dir: Path, trial_cfg: dict[str, Any], epochs: int) -> float | None:
+    """The mean training loss of the trial's last epoch, or None when it has not finished `epochs` epochs or was
+    trained with another recipe (a `RESUME_FIXED` section differs)."""
     try:
-        history = json.loads((run_dir / "log.json").read_text())["epochs"]
-    except (OSError, ValueError, KeyError):
+        log = json.loads((run_dir / "log.json").read_text())
+        history = log["epochs"]
+        same = all(log["config"].get(k) == trial_cfg.get(k) for k in RESUME_FIXED)
+    except (OSError, ValueError, KeyError, AttributeError):
         return None
-    return float(history[-1]["loss"]) if len(history) >= epochs else None
+    return float(history[-1]["loss"]) if same and len(history) >= epochs else None
 
 
 def choose_initialisation(
@@ -69,11 +72,12 @@ def choose_initialisation(
     losses = []
     for i, init_seed in enumerate(seeds):
         folder = out_dir / TRIALS_DIR / str(i)
-        loss = final_loss(folder, epochs) if resume else None
+        trial_cfg = with_init_seed(cfg, init_seed)
+        loss = final_loss(folder, trial_cfg, epochs) if resume else None
         if loss is None:
             say(f"init trial {i + 1}/{count} (init_seed {init_seed}): {epochs} epoch(s)")
-            run_trial(with_init_seed(cfg, init_seed), folder, epochs)
-            loss = final_loss(folder, epochs)
+            run_trial(trial_cfg, folder, epochs)
+            loss = final_loss(folder, trial_cfg, epochs)
             if loss is None:
                 raise ConfigError(f"{folder}: the init trial did not finish {epochs} epoch(s)")
         losses.append(loss)
