@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,23 @@ def test_trials_keep_the_lowest_loss_and_the_run_starts_from_it(tmp_path: Path, 
     assert epoch_losses(tmp_path / "run")[0] == losses[best]
     log = json.loads((tmp_path / "run" / "log.json").read_text())
     assert log["config"]["student"].get("init_seed") == seeds[best] and len(log["epochs"]) == 3
+
+
+def test_each_trial_is_freed_before_the_next_trainer_is_built(
+    tmp_path: Path, synthetic_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[weakref.ref] = []
+    alive_at_build: list[int] = []
+    original = Trainer.__init__
+
+    def recording_init(self: Trainer, *args: object, **kwargs: object) -> None:
+        alive_at_build.append(sum(ref() is not None for ref in built))
+        original(self, *args, **kwargs)
+        built.append(weakref.ref(self))
+
+    monkeypatch.setattr(Trainer, "__init__", recording_init)
+    train(tiny_config(tmp_path, synthetic_root, train=TRIALS), tmp_path / "run")
+    assert alive_at_build == [0, 0, 0, 0]  # three trials, then the run
 
 
 def test_a_run_interrupted_after_its_trials_resumes_exactly(tmp_path: Path, synthetic_root: Path) -> None:

@@ -7,6 +7,7 @@ Its parts live apart: data in `train.data`, validation in `train.validation`, th
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -572,6 +573,8 @@ def train(
             steps, limit = epochs * trainer.steps_per_epoch, cfg["train"]["max_steps"]
             trainer.cfg["train"]["max_steps"] = steps if limit is None else min(steps, limit)
             trainer.fit()
+            del trainer
+            gc.collect()  # a Trainer and its strategy refer to each other: free its data and teacher now
 
         cfg = choose_initialisation(cfg, out_dir, run_trial, resume, overwrite, say=tqdm.write)
         # The trials may have ended before the run's first checkpoint: a resume then starts the run itself.
