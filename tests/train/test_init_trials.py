@@ -123,6 +123,14 @@ def test_trials_refuse_an_occupied_folder_before_training(tmp_path: Path, synthe
     assert not (run / TRIALS_DIR).exists()
 
 
+def test_trials_are_refused_under_torchrun(
+    tmp_path: Path, synthetic_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")  # no RANK: joining a group would fail with another error
+    with pytest.raises(ConfigError, match="one process"):
+        train(tiny_config(tmp_path, synthetic_root, train=TRIALS), tmp_path / "run")
+
+
 @pytest.mark.parametrize(
     ("sections", "message"),
     [

@@ -27,10 +27,15 @@ class DistContext:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @staticmethod
+    def world_from_env() -> int:
+        """The number of processes torchrun started (1 outside torchrun), without joining their group."""
+        return int(os.environ.get("WORLD_SIZE", "1"))
+
     @classmethod
     def from_env(cls, device_type: str) -> DistContext:
         """Join the group torchrun describes (WORLD_SIZE > 1): NCCL on CUDA, gloo on CPU."""
-        world = int(os.environ.get("WORLD_SIZE", "1"))
+        world = cls.world_from_env()
         if world <= 1:
             return cls()
         rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))

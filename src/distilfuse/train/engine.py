@@ -564,7 +564,7 @@ def train(
     """
     out_dir = Path(out_dir)
     if int(cfg["train"]["init_trials"]) > 1:
-        if DistContext.from_env(torch.device(device).type).enabled:
+        if DistContext.world_from_env() > 1:
             raise ConfigError("train.init_trials runs in one process: set it to 1 under torchrun")
 
         def run_trial(trial_cfg: dict[str, Any], folder: Path, epochs: int) -> None:
